@@ -1,0 +1,145 @@
+"""The Credit Lifecycle Portal: ``create_app`` builds the Flask app (no I/O at import or start-up)."""
+from __future__ import annotations
+
+import logging
+import re
+import uuid
+from pathlib import Path
+
+from flask import Flask, g, has_request_context, request
+
+from portal.clock import SystemClock
+from portal.config import BaseConfig, from_env
+
+REQUEST_ID_RE = re.compile(r"^[A-Za-z0-9._-]{8,64}$")
+
+
+class RequestIdFilter(logging.Filter):
+    """Adds ``request_id`` to every log record (``-`` outside a request)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.request_id = g.get("request_id", "-") if has_request_context() else "-"
+        return True
+
+
+def configure_logging(app: Flask) -> None:
+    """One log format with the request id in every line (seed 001's trace id)."""
+    handler = logging.StreamHandler()
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s [%(request_id)s] %(name)s: %(message)s"))
+    handler.addFilter(RequestIdFilter())
+    root = logging.getLogger()
+    if not any(isinstance(f, RequestIdFilter) for h in root.handlers for f in h.filters):
+        root.addHandler(handler)
+    root.setLevel(logging.INFO if not app.testing else logging.WARNING)
+    logging.getLogger("alembic").setLevel(logging.WARNING)
+
+
+def create_app(config: BaseConfig | type | None = None) -> Flask:
+    """Build the app. ``config`` is a config object or class; by default it comes from the environment."""
+    app = Flask(__name__, template_folder="../templates", static_folder="../static", instance_relative_config=True)
+    if config is None:
+        config = from_env()
+    elif isinstance(config, type):
+        config = config()
+    config.validate()
+    app.config.from_object(config)
+    uri = app.config["SQLALCHEMY_DATABASE_URI"]
+    if uri.startswith("sqlite:///") and uri != "sqlite://":
+        Path(uri[len("sqlite:///"):]).parent.mkdir(parents=True, exist_ok=True)
+    app.extensions["clock"] = SystemClock(app.config["PORTAL_TIMEZONE"])
+    configure_logging(app)
+    register_extensions(app)
+    register_request_id(app)
+    register_blueprints(app)
+    from portal.errors import register_error_handlers
+
+    register_error_handlers(app)
+    register_template_helpers(app)
+    from portal.cli import register_cli
+
+    register_cli(app)
+    return app
+
+
+def register_extensions(app: Flask) -> None:
+    from portal import models  # noqa: F401  (every model registered before the mappers configure)
+    from portal.extensions import csrf, db, login_manager, migrate
+
+    db.init_app(app)
+    migrate.init_app(app, db, directory=str(app.root_path + "/../migrations"))
+    csrf.init_app(app)
+    login_manager.init_app(app)
+    login_manager.login_view = "auth.login"
+    login_manager.login_message_category = "info"
+
+    @login_manager.user_loader
+    def load_user(user_key: str):
+        from portal.auth.models import User
+
+        try:
+            user_id, version = (int(x) for x in user_key.split(":"))
+        except ValueError:
+            return None
+        user = db.session.get(User, user_id)
+        if user is None or user.session_version != version or not user.is_active:
+            return None
+        return user
+
+
+def register_request_id(app: Flask) -> None:
+    """Every response carries ``X-Request-ID`` (the caller's, when well-formed, else a new one)."""
+
+    @app.before_request
+    def assign_request_id():
+        incoming = request.headers.get("X-Request-ID", "")
+        g.request_id = incoming if REQUEST_ID_RE.match(incoming) else uuid.uuid4().hex
+
+    @app.after_request
+    def add_request_id(response):
+        response.headers["X-Request-ID"] = g.get("request_id", "-")
+        return response
+
+
+def register_blueprints(app: Flask) -> None:
+    from portal.api.views import bp as api_bp
+    from portal.audit.views import bp as audit_bp
+    from portal.auth.views import bp as auth_bp
+    from portal.extensions import csrf
+    from portal.ingest.views import bp as ingest_bp
+    from portal.lending.views import bp as lending_bp
+    from portal.main.views import bp as main_bp
+    from portal.reports.views import bp as reports_bp
+
+    for bp in (main_bp, auth_bp, lending_bp, ingest_bp, reports_bp, audit_bp, api_bp):
+        app.register_blueprint(bp)
+    csrf.exempt(api_bp)
+
+
+def register_template_helpers(app: Flask) -> None:
+    from flask_login import current_user
+
+    from portal.main.nav import nav_items_for
+    from portal.money import format_inr
+
+    app.jinja_env.filters["money"] = format_inr
+
+    @app.template_filter("date")
+    def format_date(value, fmt: str = "%d %b %Y"):
+        return value.strftime(fmt) if value else "—"
+
+    @app.context_processor
+    def portal_context():
+        from portal.business_date import BusinessDate
+        from portal.extensions import db
+
+        business_date = institution_name = None
+        if current_user.is_authenticated:
+            row = db.session.get(BusinessDate, current_user.institution_id)
+            business_date = row.current_on if row else None
+            institution_name = current_user.institution.name
+        return {
+            "business_date": business_date,
+            "institution_name": institution_name,
+            "nav_items": nav_items_for(current_user, request.endpoint),
+            "request_id": g.get("request_id", "-"),
+        }

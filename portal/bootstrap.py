@@ -1,0 +1,29 @@
+"""Reference data every database needs: the default institution and the standard term-loan product.
+Idempotent; run by ``flask --app wsgi init-data`` (and by ``seed-demo``)."""
+from __future__ import annotations
+
+from decimal import Decimal
+
+from sqlalchemy import select
+
+from portal.auth.models import Institution
+from portal.auth.services import default_institution
+from portal.extensions import db
+from portal.lending.models import Product
+
+TERM_LOAN = {"code": "TL-PERSONAL", "name": "Personal term loan", "kind": "term_loan",
+             "min_amount": Decimal("10000.00"), "max_amount": Decimal("5000000.00"), "min_tenure": 6,
+             "max_tenure": 120, "interest_rate": Decimal("14.00")}
+
+
+def ensure_reference_data() -> tuple[Institution, Product]:
+    """Create the default institution and the seed 003 personal term loan (rate 14 % p.a., Rs 10,000 to
+    Rs 50,00,000, 6-120 months) when missing. Returns both; flushes."""
+    institution = default_institution()
+    product = db.session.scalar(select(Product).where(Product.institution_id == institution.id,
+                                                      Product.code == TERM_LOAN["code"]))
+    if product is None:
+        product = Product(institution_id=institution.id, **TERM_LOAN)
+        db.session.add(product)
+        db.session.flush()
+    return institution, product

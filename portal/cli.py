@@ -1,0 +1,114 @@
+"""Command-line tools: ``flask --app wsgi <command>``."""
+from __future__ import annotations
+
+import json
+import sys
+from datetime import date
+from decimal import Decimal, InvalidOperation
+
+import click
+from flask import current_app
+
+from portal.extensions import db
+
+
+def _decimal(value: str, name: str) -> Decimal:
+    try:
+        return Decimal(value)
+    except InvalidOperation:
+        raise click.BadParameter(f"{value!r} is not a number", param_hint=name) from None
+
+
+def register_cli(app) -> None:
+    """Attach the portal's commands to ``app.cli``."""
+
+    @app.cli.command("create-user")
+    @click.option("--email", required=True)
+    @click.option("--role", required=True, help="customer, loan_officer, risk_officer, support or admin")
+    @click.option("--password", required=True)
+    @click.option("--name", "display_name", default=None)
+    def create_user_command(email, role, password, display_name):
+        """Create a staff user (email + password, argon2)."""
+        from portal.auth.services import create_user
+        from portal.errors import DomainError
+
+        try:
+            user = create_user(email=email, role=role, password=password, display_name=display_name, actor="cli")
+        except DomainError as exc:
+            raise click.ClickException(exc.message) from None
+        db.session.commit()
+        click.echo(f"created user {user.id} {user.email} ({user.role})")
+
+    @app.cli.command("create-api-token")
+    @click.option("--email", required=True)
+    @click.option("--name", default="api")
+    def create_api_token_command(email, name):
+        """Print a new bearer token for the staff user with EMAIL (shown once)."""
+        from sqlalchemy import select
+
+        from portal.auth.models import User
+        from portal.auth.services import create_api_token
+
+        user = db.session.scalar(select(User).where(User.email == email.strip().lower()))
+        if user is None or not user.is_staff:
+            raise click.ClickException(f"no staff user with email {email}")
+        token = create_api_token(user, name=name, actor="cli")
+        db.session.commit()
+        click.echo(token)
+
+    @app.cli.command("schedule")
+    @click.option("--principal", required=True)
+    @click.option("--rate", required=True, help="% per annum")
+    @click.option("--tenure", required=True, type=int, help="months")
+    @click.option("--start", required=True, help="disbursement date, YYYY-MM-DD")
+    @click.option("--json", "as_json", is_flag=True, help="print the rows as JSON")
+    def schedule_command(principal, rate, tenure, start, as_json):
+        """Print an amortization schedule (monthly, reducing balance, seed 003 EMI)."""
+        from portal.lending.schedule import amortization_schedule, emi
+
+        try:
+            start_on = date.fromisoformat(start)
+        except ValueError:
+            raise click.BadParameter("use YYYY-MM-DD", param_hint="--start") from None
+        try:
+            rows = amortization_schedule(_decimal(principal, "--principal"), _decimal(rate, "--rate"), tenure,
+                                         start_on)
+        except ValueError as exc:
+            raise click.ClickException(str(exc)) from None
+        if as_json:
+            click.echo(json.dumps([r.as_dict() for r in rows], indent=2))
+            return
+        click.echo(f"EMI {emi(_decimal(principal, '--principal'), _decimal(rate, '--rate'), tenure)}")
+        click.echo(f"{'seq':>4} {'due_on':>10} {'principal':>12} {'interest':>12} {'installment':>12} {'balance':>14}")
+        for r in rows:
+            click.echo(f"{r.seq:>4} {r.due_on.isoformat():>10} {r.principal:>12} {r.interest:>12} "
+                       f"{r.installment:>12} {r.balance:>14}")
+
+    @app.cli.command("rq-worker")
+    @click.argument("queues", nargs=-1)
+    @click.option("--burst", is_flag=True, help="stop when the queues are empty")
+    def rq_worker_command(queues, burst):
+        """Run an RQ worker on QUEUES (default: all), each job in its own app context."""
+        from rq import Worker
+
+        from portal.queue import QUEUES, FlaskJob, get_queue
+
+        FlaskJob._app = current_app._get_current_object()
+        names = queues or QUEUES
+        qs = [get_queue(n) for n in names]
+        worker = Worker(qs, connection=qs[0].connection, job_class=FlaskJob)
+        ok = worker.work(burst=burst, with_scheduler=True)
+        sys.exit(0 if ok or not burst else 0)
+
+    @app.cli.command("init-data")
+    def init_data_command():
+        """Create the reference data (default institution, standard term-loan product); idempotent."""
+        from portal.bootstrap import ensure_reference_data
+
+        institution, product = ensure_reference_data()
+        db.session.commit()
+        click.echo(f"institution {institution.slug}; product {product.code}")
+
+    from portal.demo import register_demo_cli
+
+    register_demo_cli(app)

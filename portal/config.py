@@ -1,0 +1,110 @@
+"""Configuration from the environment.
+
+Classes hold defaults; ``from_env()`` reads the environment (typed parsing, no import-time raise);
+``validate()`` is called inside ``create_app`` and refuses unsafe production settings.
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+class BaseConfig:
+    """Settings shared by every environment. Secrets have no default here."""
+
+    ENV_NAME = "base"
+    SECRET_KEY: str | None = None
+    SQLALCHEMY_DATABASE_URI = f"sqlite:///{ROOT / 'instance' / 'portal.db'}"
+    SQLALCHEMY_ENGINE_OPTIONS: dict = {"pool_pre_ping": True}
+    REDIS_URL: str | None = None
+    # "rq": enqueue on Redis; "thread": run in a background thread of this process (no Redis);
+    # "eager": run right after the commit, in the same thread (tests).
+    JOBS_MODE = "thread"
+    PORTAL_TIMEZONE = "Asia/Kolkata"
+    WTF_CSRF_TIME_LIMIT = None
+    MAX_CONTENT_LENGTH = 60 * 1024 * 1024  # the request cap; uploads have their own, smaller limit
+    IMPORT_MAX_BYTES = 20 * 1024 * 1024
+    SESSION_COOKIE_HTTPONLY = True
+    SESSION_COOKIE_SAMESITE = "Lax"
+    DEMO_MODE = False
+    PAGE_SIZE = 25
+
+    def validate(self) -> None:
+        """Raise RuntimeError when a required setting is missing."""
+        if not self.SECRET_KEY:
+            raise RuntimeError("SECRET_KEY must be set (environment variable SECRET_KEY)")
+
+
+class DevConfig(BaseConfig):
+    """`make run`: embedded SQLite, jobs in-process, demo data, a development-only secret."""
+
+    ENV_NAME = "development"
+    SECRET_KEY = "dev-only-not-secret"
+    DEMO_MODE = True
+
+
+class TestConfig(BaseConfig):
+    """The test suite: jobs run eagerly after commit, CSRF on (tests send the token)."""
+
+    ENV_NAME = "test"
+    TESTING = True
+    SECRET_KEY = "test-only-not-secret"
+    SQLALCHEMY_DATABASE_URI = "sqlite://"
+    JOBS_MODE = "eager"
+    DEMO_MODE = True
+
+
+class ProdConfig(BaseConfig):
+    """Production: everything from the environment; refuses to start without a secret and a database."""
+
+    ENV_NAME = "production"
+    SESSION_COOKIE_SECURE = True
+    JOBS_MODE = "rq"
+
+    def validate(self) -> None:
+        super().validate()
+        if self.SQLALCHEMY_DATABASE_URI.startswith("sqlite"):
+            raise RuntimeError("production needs DATABASE_URL pointing at PostgreSQL")
+        if not self.REDIS_URL:
+            raise RuntimeError("production needs REDIS_URL for the background workers")
+
+
+CONFIGS = {"development": DevConfig, "test": TestConfig, "production": ProdConfig}
+
+
+def _bool(value: str) -> bool:
+    return value.strip().lower() in {"1", "true", "yes", "on"}
+
+
+def from_env(environ: dict | None = None) -> BaseConfig:
+    """Build a config object: ``PORTAL_ENV`` picks the class (development by default), then
+    ``SECRET_KEY``, ``DATABASE_URL``, ``REDIS_URL``, ``JOBS_MODE``, ``PORTAL_TIMEZONE``, ``DEMO_MODE``,
+    ``IMPORT_MAX_BYTES`` override it."""
+    env = os.environ if environ is None else environ
+    cls = CONFIGS.get(env.get("PORTAL_ENV", "development"))
+    if cls is None:
+        raise RuntimeError(f"PORTAL_ENV must be one of {sorted(CONFIGS)}")
+    config = cls()
+    if env.get("SECRET_KEY"):
+        config.SECRET_KEY = env["SECRET_KEY"]
+    if env.get("DATABASE_URL"):
+        url = env["DATABASE_URL"]
+        if url.startswith("postgres://"):
+            url = "postgresql+psycopg://" + url[len("postgres://"):]
+        elif url.startswith("postgresql://"):
+            url = "postgresql+psycopg://" + url[len("postgresql://"):]
+        config.SQLALCHEMY_DATABASE_URI = url
+    if env.get("REDIS_URL"):
+        config.REDIS_URL = env["REDIS_URL"]
+        config.JOBS_MODE = "rq"
+    if env.get("JOBS_MODE"):
+        config.JOBS_MODE = env["JOBS_MODE"]
+    if env.get("PORTAL_TIMEZONE"):
+        config.PORTAL_TIMEZONE = env["PORTAL_TIMEZONE"]
+    if env.get("DEMO_MODE"):
+        config.DEMO_MODE = _bool(env["DEMO_MODE"])
+    if env.get("IMPORT_MAX_BYTES"):
+        config.IMPORT_MAX_BYTES = int(env["IMPORT_MAX_BYTES"])
+    return config

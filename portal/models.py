@@ -1,0 +1,7 @@
+"""Import every model so that mappers and migrations see the whole schema."""
+from portal.audit.models import AuditEvent  # noqa: F401
+from portal.auth.models import ApiToken, Institution, LoginEvent, User  # noqa: F401
+from portal.business_date import BusinessDate  # noqa: F401
+from portal.ingest.models import ImportBatch  # noqa: F401
+from portal.lending.models import ApplicationEvent, Installment, Loan, LoanApplication, Product  # noqa: F401
+from portal.onboarding.models import Customer  # noqa: F401

@@ -1,0 +1,81 @@
+"""Roles and permissions in one place, and the ``require_permission`` view decorator."""
+from __future__ import annotations
+
+from enum import StrEnum
+from functools import wraps
+
+from flask import abort, jsonify, redirect, request, url_for
+from flask_login import current_user
+
+
+class Role(StrEnum):
+    """Who a user is (DESIGN.md section 2)."""
+
+    CUSTOMER = "customer"
+    LOAN_OFFICER = "loan_officer"
+    RISK_OFFICER = "risk_officer"
+    SUPPORT = "support"
+    ADMIN = "admin"
+
+    @property
+    def label(self) -> str:
+        return self.value.replace("_", " ").capitalize()
+
+
+STAFF_ROLES = frozenset({Role.LOAN_OFFICER, Role.RISK_OFFICER, Role.SUPPORT, Role.ADMIN})
+
+
+class Perm(StrEnum):
+    """What a user may do. Views check these; object-level rules live in services."""
+
+    APPLY = "apply"                      # customer: apply, track, see own loans
+    REVIEW_APPLICATIONS = "review_applications"
+    DECIDE_APPLICATIONS = "decide_applications"
+    VIEW_CUSTOMERS = "view_customers"
+    VIEW_LOANS = "view_loans"
+    VIEW_PORTFOLIO = "view_portfolio"
+    VIEW_AUDIT = "view_audit"
+    IMPORT_BOOK = "import_book"
+    MANAGE_USERS = "manage_users"
+    USE_API = "use_api"
+
+
+ROLE_PERMS: dict[Role, frozenset[Perm]] = {
+    Role.CUSTOMER: frozenset({Perm.APPLY}),
+    Role.LOAN_OFFICER: frozenset({Perm.REVIEW_APPLICATIONS, Perm.DECIDE_APPLICATIONS, Perm.VIEW_CUSTOMERS,
+                                  Perm.VIEW_LOANS, Perm.USE_API}),
+    Role.RISK_OFFICER: frozenset({Perm.REVIEW_APPLICATIONS, Perm.DECIDE_APPLICATIONS, Perm.VIEW_CUSTOMERS,
+                                  Perm.VIEW_LOANS, Perm.VIEW_PORTFOLIO, Perm.USE_API}),
+    Role.SUPPORT: frozenset({Perm.VIEW_CUSTOMERS, Perm.VIEW_LOANS}),
+    Role.ADMIN: frozenset({Perm.VIEW_CUSTOMERS, Perm.VIEW_LOANS, Perm.VIEW_PORTFOLIO, Perm.VIEW_AUDIT,
+                           Perm.IMPORT_BOOK, Perm.MANAGE_USERS, Perm.REVIEW_APPLICATIONS, Perm.USE_API}),
+}
+
+
+def has_permission(user, perm: Perm) -> bool:
+    """True when ``user`` is signed in, active and its role grants ``perm``."""
+    if not getattr(user, "is_authenticated", False):
+        return False
+    return perm in ROLE_PERMS.get(Role(user.role), frozenset())
+
+
+def require_permission(*perms: Perm):
+    """View decorator: anonymous -> sign-in (htmx: HX-Redirect; API: 401 JSON); lacking a perm -> 403."""
+
+    def decorator(view):
+        @wraps(view)
+        def wrapped(*args, **kwargs):
+            if not current_user.is_authenticated:
+                if request.path.startswith("/api/"):
+                    return jsonify(error="authentication required", status=401), 401
+                login = url_for("auth.login", next=request.full_path if request.method == "GET" else None)
+                if request.headers.get("HX-Request"):
+                    return "", 401, {"HX-Redirect": login}
+                return redirect(login)
+            if not all(has_permission(current_user, p) for p in perms):
+                abort(403, "Your role does not allow this page.")
+            return view(*args, **kwargs)
+
+        return wrapped
+
+    return decorator
