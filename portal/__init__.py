@@ -72,6 +72,12 @@ def register_extensions(app: Flask) -> None:
     login_manager.login_view = "auth.login"
     login_manager.login_message_category = "info"
 
+    @app.teardown_request
+    def forget_loaded_user(exc):
+        # Flask-Login caches the user on ``g``; a request that reuses an outer app context (a CLI or a
+        # test holding one) must not inherit the previous request's user.
+        g.pop("_login_user", None)
+
     @login_manager.user_loader
     def load_user(user_key: str):
         from portal.auth.models import User

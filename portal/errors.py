@@ -54,7 +54,9 @@ def error_response(status: int, message: str):
         return jsonify(error=message, status=status), status
     template = {403: "403", 404: "404", 422: "422"}.get(status, "500" if status >= 500 else "422")
     if request.headers.get("HX-Request") and not request.headers.get("HX-Boosted"):
-        return render_template("errors/_error_fragment.html", message=message, status=status), status
+        # show the message at the top of the page instead of replacing whatever the request aimed at
+        headers = {"HX-Retarget": "#flash-area", "HX-Reswap": "afterbegin"}
+        return render_template("errors/_error_fragment.html", message=message, status=status), status, headers
     return render_template(f"errors/{template}.html", message=message, status=status), status
 
 
