@@ -1,5 +1,103 @@
-"""Demo data for ``make run`` (filled in below)."""
+"""Demo book for ``make run``: staff of every role, customers with loan histories, applications waiting in
+the queue and loans in every state. Deterministic (seeded random); idempotent (runs once per database).
+Refused outside DEMO_MODE so that a production database never gets demo logins."""
+from __future__ import annotations
+
+import random
+from datetime import date
+from decimal import Decimal
+
+import click
+from flask import current_app
+from sqlalchemy import select
+
+from portal.auth.models import User
+from portal.extensions import db
+
+DEMO_PASSWORD = "demo-pass-123"
+STAFF = [("admin@demo.test", "admin", "Anita Admin"), ("officer@demo.test", "loan_officer", "Omar Officer"),
+         ("risk@demo.test", "risk_officer", "Rhea Risk"), ("support@demo.test", "support", "Sunil Support")]
+CUSTOMER_PHONE = "9000000001"
+FIRST = ["Aarav", "Diya", "Kabir", "Isha", "Rohan", "Meera", "Vikram", "Ananya", "Arjun", "Sara", "Dev",
+         "Nisha", "Karan", "Pooja", "Rahul", "Tara", "Yash", "Zoya", "Neel", "Lata"]
+LAST = ["Sharma", "Iyer", "Khan", "Reddy", "Patel", "Das", "Nair", "Gupta", "Singh", "Bose"]
+
+
+def seed_demo(*, clock, customers: int = 40) -> dict:
+    """Create the demo book; returns counts. Does nothing when the demo admin already exists."""
+    from portal.bootstrap import ensure_reference_data
+    from portal.lending import services
+    from portal.lending.models import Loan
+    from portal.lending.schedule import add_months, emi
+    from portal.onboarding.services import register_customer
+
+    if db.session.scalar(select(User.id).where(User.email == STAFF[0][0])):
+        return {"created": False}
+    from portal.auth.services import create_user
+
+    _institution, product = ensure_reference_data()
+    staff = {role: create_user(email=email, role=role, password=DEMO_PASSWORD, display_name=name, actor="demo")
+             for email, role, name in STAFF}
+    officer = staff["loan_officer"]
+    rng = random.Random(2026)
+    today = clock.today()
+    people = []
+    for i in range(customers):
+        salary = Decimal(rng.randrange(25, 250) * 1000)
+        phone = CUSTOMER_PHONE if i == 0 else f"9{rng.randrange(10**8, 10**9):09d}"
+        people.append(register_customer(
+            first_name=FIRST[i % len(FIRST)], last_name=LAST[(i * 7) % len(LAST)], age=rng.randrange(22, 60),
+            phone_number=phone, monthly_salary=salary, password=DEMO_PASSWORD, actor="demo"))
+    # loan histories: finished and running loans, paid well or badly
+    for person in people:
+        for _ in range(rng.randrange(0, 4)):
+            amount = Decimal(rng.randrange(1, 10) * 50000)
+            tenure = rng.choice([12, 24, 36, 48])
+            rate = Decimal(rng.choice(["10.5", "12", "14", "16.5"]))
+            approved = date(today.year - rng.randrange(0, 6), rng.randrange(1, 13), rng.randrange(1, 28))
+            end = add_months(approved, tenure)
+            months = max(0, min(tenure, (today.year - approved.year) * 12 + today.month - approved.month))
+            db.session.add(Loan(institution_id=person.institution_id, customer_id=person.id,
+                                loan_amount=amount, tenure=tenure, interest_rate=rate,
+                                monthly_installment=emi(amount, rate, tenure),
+                                emis_paid_on_time=max(0, months - rng.choice([0, 0, 0, 1, 3, 6])),
+                                approved_on=approved, end_on=end, source="import", status="active"))
+    db.session.flush()
+    # applications in every state of the review: waiting, in review, approved (disbursed), rejected, withdrawn
+    made = {"scored": 0, "in_review": 0, "disbursed": 0, "rejected": 0, "withdrawn": 0}
+    for n, person in enumerate(people):
+        amount = Decimal(rng.randrange(2, 40) * 25000)
+        app = services.submit_application(person, product, amount=amount, tenure=rng.choice([12, 24, 36, 60]),
+                                          actor=person.user, clock=clock)
+        fate = n % 6
+        if fate == 1:
+            services.start_review(app, actor=officer, clock=clock)
+        elif fate == 2 and app.eligible:
+            services.approve_application(app, actor=officer, clock=clock, note="Demo: verified income")
+        elif fate == 3:
+            services.reject_application(app, actor=officer, clock=clock, note="Demo: income could not be verified")
+        elif fate == 4:
+            services.withdraw_application(app, customer=person, actor=person.user, clock=clock)
+        made[app.status] = made.get(app.status, 0) + 1
+    return {"created": True, "customers": len(people), **made}
 
 
 def register_demo_cli(app) -> None:
-    pass
+    @app.cli.command("seed-demo")
+    def seed_demo_command():
+        """Load the demo book (once) and print the demo logins. Development only."""
+        from portal.clock import clock
+
+        if not current_app.config.get("DEMO_MODE"):
+            raise click.ClickException("seed-demo runs only with DEMO_MODE (the development config)")
+        result = seed_demo(clock=clock())
+        db.session.commit()
+        if result["created"]:
+            click.echo(f"demo book loaded: {result}")
+        else:
+            click.echo("demo book already loaded")
+        click.echo("\nDemo logins (password for all: %s)" % DEMO_PASSWORD)
+        for email, role, _name in STAFF:
+            click.echo(f"  {role:<13} {email}")
+        click.echo(f"  {'customer':<13} {CUSTOMER_PHONE} (mobile number)")
+        click.echo("\nOpen http://127.0.0.1:5000\n")

@@ -19,6 +19,8 @@ def after_commit(fn: Callable[[], None], session: Session | None = None) -> None
         from portal.extensions import db
 
         session = db.session()
+    if not session.in_transaction():
+        session.begin()  # so that a rollback before any SQL still drops the callback
     session.info.setdefault(_KEY, []).append(fn)
 
 
@@ -29,6 +31,8 @@ def _run_after_commit(session: Session) -> None:
         fn()
 
 
-@event.listens_for(Session, "after_rollback")
-def _drop_after_rollback(session: Session) -> None:
-    session.info.pop(_KEY, None)
+@event.listens_for(Session, "after_soft_rollback")
+def _drop_after_rollback(session: Session, previous_transaction) -> None:
+    # every rollback() of the session (even one with no SQL sent yet), but not a SAVEPOINT's
+    if not previous_transaction.nested:
+        session.info.pop(_KEY, None)
