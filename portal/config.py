@@ -54,6 +54,7 @@ class TestConfig(BaseConfig):
     SQLALCHEMY_DATABASE_URI = "sqlite://"
     JOBS_MODE = "eager"
     DEMO_MODE = True
+    FAST_PASSWORD_HASHING = True  # argon2 with minimal cost: tests create many users
 
 
 class ProdConfig(BaseConfig):

@@ -1,9 +1,9 @@
 """Request bodies and response bodies of the machine API (seed 003's field names), without a dependency.
 
-Requests: ``parse_body(SCHEMA)`` reads the raw body with ``json.loads(..., parse_float=Decimal)`` so a JSON
-number such as ``12.5`` arrives as ``Decimal("12.5")``, never as a float. A schema maps each field to a parser;
-every field is required, unknown fields are refused, and any problem raises ``RequestError`` (400) with a
-message that names the field.
+Requests: ``parse_body(SCHEMA)`` reads the raw body with ``json.loads(..., parse_float=Decimal)`` so a
+JSON number such as ``12.5`` arrives as ``Decimal("12.5")``, never as a float. A schema maps each field to a
+parser; every field is required, unknown fields are refused, and any problem raises ``RequestError`` (400)
+with a message that names the field.
 
 Responses: ``json_response(payload, status)`` writes Decimals as bare JSON numbers with their exact decimal
 text (``11768.37``, ``12.50``) and refuses floats.
@@ -172,7 +172,8 @@ def read_json(data: bytes) -> object:
 def validate(data: object, schema: Mapping[str, Parser]) -> dict:
     """Check a decoded body against ``schema``: a JSON object, every field present, no others, each parsed."""
     if not isinstance(data, dict):
-        kind = {list: "an array", str: "a string", bool: "a boolean", type(None): "null"}.get(type(data), "a number")
+        kinds = {list: "an array", str: "a string", bool: "a boolean", type(None): "null"}
+        kind = kinds.get(type(data), "a number")
         raise RequestError(f"the request body must be a JSON object, not {kind}")
     unknown = sorted(set(data) - set(schema))
     if unknown:

@@ -102,7 +102,7 @@ def check_eligibility(customer: Customer, *, amount: Decimal, tenure: int, inter
 
 @dataclass(frozen=True)
 class LoanDecision:
-    """The outcome of ``create_loan``: the application, its loan when approved, and a message for the caller."""
+    """The outcome of ``create_loan``: the application, its loan when approved, a message for the caller."""
 
     application: LoanApplication
     loan: Loan | None
@@ -190,8 +190,8 @@ def create_loan(customer: Customer, *, amount: Decimal, tenure: int, interest_ra
     _check_bounds(product, amount, tenure)
     try:
         with db.session.begin_nested():
-            app = submit_application(customer, product, amount=amount, tenure=tenure, actor=actor, clock=clock,
-                                     interest_rate=interest_rate, idempotency_key=key)
+            app = submit_application(customer, product, amount=amount, tenure=tenure, actor=actor,
+                                     clock=clock, interest_rate=interest_rate, idempotency_key=key)
             return _decide(app, actor=actor, clock=clock)
     except IntegrityError:
         existing = _by_key(key) if key is not None else None

@@ -15,23 +15,33 @@ from portal.extensions import db
 from portal.security import Role
 
 _hasher = PasswordHasher()
+_fast_hasher = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)  # tests only
+
+
+def _get_hasher() -> PasswordHasher:
+    from flask import current_app, has_app_context
+
+    if has_app_context() and current_app.config.get("FAST_PASSWORD_HASHING"):
+        return _fast_hasher
+    return _hasher
 DEFAULT_INSTITUTION = "default"
 MIN_PASSWORD = 8
 
 
 def hash_password(password: str) -> str:
     """Argon2id hash of ``password``."""
-    return _hasher.hash(password)
+    return _get_hasher().hash(password)
 
 
 def verify_password(user: User, password: str) -> bool:
     """True when ``password`` matches (rehashes on parameter change)."""
+    hasher = _get_hasher()
     try:
-        _hasher.verify(user.password_hash, password)
+        hasher.verify(user.password_hash, password)
     except (VerificationError, InvalidHashError):
         return False
-    if _hasher.check_needs_rehash(user.password_hash):
-        user.password_hash = _hasher.hash(password)
+    if hasher.check_needs_rehash(user.password_hash):
+        user.password_hash = hasher.hash(password)
     return True
 
 

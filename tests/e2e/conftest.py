@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import text
-from werkzeug.serving import make_server
+from werkzeug.serving import WSGIRequestHandler, make_server
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
@@ -28,6 +28,13 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networki
 TIMEOUT_MS = 10_000
 PHONE = {"width": 390, "height": 844}
 DESKTOP = {"width": 1280, "height": 800}
+
+
+class _QuietHandler(WSGIRequestHandler):
+    """No access log line per request (errors are still logged)."""
+
+    def log_request(self, code="-", size="-") -> None:
+        pass
 
 
 class _InFlight:
@@ -74,7 +81,7 @@ def _terminate_other_backends(database) -> list[str]:
 def live_server(app, db):
     """Serve ``app`` on 127.0.0.1 (a free port) in a daemon thread; yields the base URL."""
     tracker = _InFlight(app)
-    server = make_server("127.0.0.1", 0, tracker, threaded=True)
+    server = make_server("127.0.0.1", 0, tracker, threaded=True, request_handler=_QuietHandler)
     thread = threading.Thread(target=server.serve_forever, name="e2e-live-server", daemon=True)
     thread.start()
     try:

@@ -1,0 +1,61 @@
+"""Command-line tools: create-user, create-api-token, schedule, seed-demo."""
+import json
+from decimal import Decimal
+
+from sqlalchemy import func, select
+
+from portal.auth.models import User
+
+
+def test_create_user_and_token(app, db):
+    runner = app.test_cli_runner()
+    r = runner.invoke(args=["create-user", "--email", "Ops@Example.test", "--role", "admin", "--password",
+                            "long-enough-1"])
+    assert r.exit_code == 0, r.output
+    user = db.session.scalar(select(User).where(User.email == "ops@example.test"))
+    assert user.role == "admin" and user.password_hash.startswith("$argon2")
+    again = runner.invoke(args=["create-user", "--email", "ops@example.test", "--role", "admin", "--password",
+                                "long-enough-1"])
+    assert again.exit_code != 0 and "already exists" in again.output
+    bad_role = runner.invoke(args=["create-user", "--email", "x@example.test", "--role", "boss", "--password",
+                                   "long-enough-1"])
+    assert bad_role.exit_code != 0 and "unknown role" in bad_role.output
+    token = runner.invoke(args=["create-api-token", "--email", "ops@example.test"])
+    assert token.exit_code == 0 and len(token.output.strip()) >= 40
+    assert runner.invoke(args=["create-api-token", "--email", "nobody@example.test"]).exit_code != 0
+
+
+def test_schedule_json_matches_seed_003(app):
+    r = app.test_cli_runner().invoke(args=["schedule", "--principal", "250000", "--rate", "12", "--tenure", "24",
+                                           "--start", "2025-01-15", "--json"])
+    assert r.exit_code == 0, r.output
+    rows = json.loads(r.output)
+    assert len(rows) == 24
+    assert set(rows[0]) == {"seq", "due_on", "principal", "interest", "installment", "balance"}
+    assert rows[0]["installment"] == "11768.37" and rows[0]["due_on"] == "2025-02-15"
+    assert sum(Decimal(r["principal"]) for r in rows) == Decimal("250000.00")
+    assert rows[-1]["balance"] == "0.00"
+
+
+def test_schedule_rejects_bad_input(app):
+    runner = app.test_cli_runner()
+    assert runner.invoke(args=["schedule", "--principal", "abc", "--rate", "12", "--tenure", "24",
+                               "--start", "2025-01-15"]).exit_code != 0
+    assert runner.invoke(args=["schedule", "--principal", "-5", "--rate", "12", "--tenure", "24",
+                               "--start", "2025-01-15"]).exit_code != 0
+    assert runner.invoke(args=["schedule", "--principal", "100", "--rate", "12", "--tenure", "24",
+                               "--start", "15/01/2025"]).exit_code != 0
+
+
+def test_seed_demo_loads_every_state_once(app, db):
+    runner = app.test_cli_runner()
+    first = runner.invoke(args=["seed-demo"])
+    assert first.exit_code == 0, first.output
+    assert "officer@demo.test" in first.output and "demo-pass-123" in first.output
+    from portal.lending.models import LoanApplication
+
+    statuses = set(db.session.scalars(select(LoanApplication.status).distinct()))
+    assert {"scored", "in_review", "disbursed", "rejected", "withdrawn"} <= statuses
+    users = db.session.scalar(select(func.count()).select_from(User))
+    assert runner.invoke(args=["seed-demo"]).exit_code == 0
+    assert db.session.scalar(select(func.count()).select_from(User)) == users
