@@ -96,7 +96,7 @@ def register_demo_cli(app) -> None:
             click.echo(f"demo book loaded: {result}")
         else:
             click.echo("demo book already loaded")
-        click.echo("\nDemo logins (password for all: %s)" % DEMO_PASSWORD)
+        click.echo(f"\nDemo logins (password for all: {DEMO_PASSWORD})")
         for email, role, _name in STAFF:
             click.echo(f"  {role:<13} {email}")
         click.echo(f"  {'customer':<13} {CUSTOMER_PHONE} (mobile number)")

@@ -1,7 +1,7 @@
 """The audit log page: filter by actor, action, object and date; keyset-paginated, newest first."""
 from datetime import UTC, datetime, time, timedelta
 
-from flask import Blueprint, render_template, request, url_for
+from flask import Blueprint, request, url_for
 from flask_login import current_user
 from sqlalchemy import select
 

@@ -251,7 +251,8 @@ def customers():
     query = select(Customer).where(Customer.institution_id == current_user.institution_id)
     if q:
         like = f"%{q.lower()}%"
-        conds = [func.lower(Customer.first_name + " " + Customer.last_name).like(like), Customer.phone_number.like(like)]
+        full_name = func.lower(Customer.first_name + " " + Customer.last_name)
+        conds = [full_name.like(like), Customer.phone_number.like(like)]
         if q.isdigit():
             conds.append(Customer.id == int(q))
         query = query.where(or_(*conds))

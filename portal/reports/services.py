@@ -25,6 +25,7 @@ class Portfolio:
     loans_by_status: dict[str, int]
     applications_by_status: dict[str, int]
     applications_by_band: dict[str, int]
+    loans_by_band: dict[str, int]        # current loans by their borrower's current score band
 
 
 def outstanding_principal(loan: Loan, as_of: date) -> Decimal:
@@ -48,6 +49,7 @@ def portfolio(institution_id: int, as_of: date) -> Portfolio:
                                   .where(Customer.institution_id == institution_id))
     current = db.session.scalars(select(Loan).where(Loan.institution_id == institution_id, Loan.end_on > as_of,
                                                     Loan.status.in_(["active", "overdue", "npa"]))).all()
+    loans_by_band = _loans_by_band(institution_id, current, as_of)
     aum = sum((outstanding_principal(ln, as_of) for ln in current), Decimal("0.00"))
     year_start = date(as_of.year, 1, 1)
     ytd = db.session.execute(select(func.count(), func.coalesce(func.sum(Loan.loan_amount), 0))
@@ -68,4 +70,28 @@ def portfolio(institution_id: int, as_of: date) -> Portfolio:
 
     ytd_amount = ytd[1] if isinstance(ytd[1], Decimal) else from_paise(int(ytd[1]))
     return Portfolio(as_of, customers, len(current), aum, ytd_amount, ytd[0], loans_by_status, apps,
-                     {b: bands.get(b, 0) for b in ("AA", "A", "B", "C", "D")})
+                     {b: bands.get(b, 0) for b in ("AA", "A", "B", "C", "D")}, loans_by_band)
+
+
+def _loans_by_band(institution_id: int, current: list[Loan], as_of: date) -> dict[str, int]:
+    """Count current loans by the seed 003 score band of their borrower today (one query for the history)."""
+    from collections import defaultdict
+
+    from portal.lending import rules
+    from portal.lending.services import score_band
+
+    borrowers = {ln.customer_id for ln in current}
+    if not borrowers:
+        return {b: 0 for b in ("AA", "A", "B", "C", "D")}
+    history: dict[int, list[rules.PastLoan]] = defaultdict(list)
+    for ln in db.session.scalars(select(Loan).where(Loan.institution_id == institution_id,
+                                                    Loan.customer_id.in_(borrowers))):
+        history[ln.customer_id].append(rules.PastLoan(
+            loan_amount=ln.loan_amount, tenure=ln.tenure, emis_paid_on_time=ln.emis_paid_on_time,
+            monthly_installment=ln.monthly_installment, approved_on=ln.approved_on, end_on=ln.end_on))
+    limits = dict(db.session.execute(select(Customer.id, Customer.approved_limit).where(Customer.id.in_(borrowers))).all())
+    band_of = {cid: score_band(rules.credit_score(history[cid], limits[cid], as_of).score) for cid in borrowers}
+    counts = {b: 0 for b in ("AA", "A", "B", "C", "D")}
+    for ln in current:
+        counts[band_of[ln.customer_id]] += 1
+    return counts

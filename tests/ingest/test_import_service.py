@@ -84,7 +84,7 @@ def import_book(db, customers: bytes, loans: bytes, *, actor="cli",
     return db.session.get(ImportBatch, batch.id)
 
 
-# ---- the real book ----------------------------------------------------------------------------------------
+# ---- the real book -----------------------------------------------------------------------------------------
 def test_real_book_imports_in_full(db, book):
     batch = import_book(db, *book)
 
@@ -178,7 +178,7 @@ def test_changed_rows_are_updated_with_an_audit_diff(db, book):
     assert event.changes == {"monthly_salary": ["253000.00", "260000.00"]}
 
 
-# ---- rejected rows ------------------------------------------------------------------------------------------
+# ---- rejected rows -----------------------------------------------------------------------------------------
 def test_a_loan_of_an_unknown_customer_is_rejected_with_its_reason(db):
     customers = xlsx(CUSTOMER_HEADERS, [CUSTOMER, [2, "Bela", "Iyer", 41, 9876500000, 80000, "not money"]])
     loans = xlsx(LOAN_HEADERS, [LOAN, [999, 7002, 50000, 6, 10, 8600, 1, date(2024, 2, 1), date(2024, 8, 1)]])
@@ -196,7 +196,8 @@ def test_a_loan_of_an_unknown_customer_is_rejected_with_its_reason(db):
     assert count(Customer) == 1 and count(Loan) == 1
 
     rows = list(csv.DictReader(io.StringIO(services.rejected_csv(batch))))
-    assert [(r["file"], r["row_number"]) for r in rows] == [("customer_data.xlsx", "3"), ("loan_data.xlsx", "3")]
+    assert [(r["file"], r["row_number"]) for r in rows] == [("customer_data.xlsx", "3"),
+                                                            ("loan_data.xlsx", "3")]
     assert rows[1]["Customer ID"] == "999" and "neither in the customers file" in rows[1]["reason"]
     assert rows[0]["Approved Limit"] == "not money"
 
@@ -235,13 +236,14 @@ def test_a_portal_customer_is_never_overwritten_by_another_person(db):
     assert db.session.get(Customer, portal_customer.id).first_name == "Meera"
 
 
-# ---- whole-file problems -------------------------------------------------------------------------------------
+# ---- whole-file problems -----------------------------------------------------------------------------------
 def test_bad_files_are_refused_before_anything_is_stored(db, app):
     good_customers = xlsx(CUSTOMER_HEADERS, [CUSTOMER])
     good_loans = xlsx(LOAN_HEADERS, [LOAN])
     cases = [
         (b"", good_loans, 422, "customer_data.xlsx (the customers file) is empty"),
-        (b"Customer ID,First Name\n1,A\n", good_loans, 422, "is not an .xlsx workbook (it looks like a text or CSV"),
+        (b"Customer ID,First Name\n1,A\n", good_loans, 422,
+         "is not an .xlsx workbook (it looks like a text or CSV"),
         (good_loans, good_customers, 422, "This looks like the loans workbook"),
         (good_customers, xlsx(LOAN_HEADERS, []), 422, "has a header row but no data rows"),
     ]
@@ -280,8 +282,9 @@ def test_a_workbook_error_in_the_job_fails_the_batch_and_lands_nothing(db):
 
 
 def test_an_unexpected_error_rolls_back_and_marks_the_batch_failed(db, monkeypatch):
-    batch = services.create_import(customers_name="c.xlsx", customers_bytes=xlsx(CUSTOMER_HEADERS, [CUSTOMER]),
-                                   loans_name="l.xlsx", loans_bytes=xlsx(LOAN_HEADERS, [LOAN]), actor="cli",
+    batch = services.create_import(customers_name="c.xlsx",
+                                   customers_bytes=xlsx(CUSTOMER_HEADERS, [CUSTOMER]), loans_name="l.xlsx",
+                                   loans_bytes=xlsx(LOAN_HEADERS, [LOAN]), actor="cli",
                                    institution_id=default_institution().id, enqueue=False)
     db.session.commit()
 
@@ -317,7 +320,7 @@ def test_the_batch_remembers_who_started_it(db):
     assert created.actor_id == admin.id and created.changes["customers_file"] == "customer_data.xlsx"
 
 
-# ---- a real RQ worker -----------------------------------------------------------------------------------------
+# ---- a real RQ worker --------------------------------------------------------------------------------------
 def test_the_real_book_through_a_real_rq_worker(db, app, book, redis_server):
     from rq import SimpleWorker
 
@@ -345,3 +348,25 @@ def test_the_real_book_through_a_real_rq_worker(db, app, book, redis_server):
     assert batch.status == "done", batch.error
     assert (batch.customers_created, batch.loans_created, batch.rejected_count) == (300, 782, 0)
     assert count(Customer) == 300 and count(Loan) == 782
+
+
+def test_progress_is_visible_to_other_connections_while_the_job_runs(db, book, monkeypatch):
+    seen: list[tuple[str, int, int]] = []
+    original = services._Progress.set
+
+    def watching(self, **values):
+        original(self, **values)
+        with _db.engine.connect() as conn:  # another connection: sees only what is committed
+            row = conn.execute(select(ImportBatch.status, ImportBatch.progress_done, ImportBatch.progress_total)
+                               .where(ImportBatch.id == self.batch_id)).one()
+        seen.append(tuple(row))
+
+    monkeypatch.setattr(services._Progress, "set", watching)
+    monkeypatch.setattr(services, "CHUNK", 100)
+    batch = import_book(db, *book)
+
+    assert batch.status == "done"
+    assert seen[0] == ("running", 0, 0)
+    assert ("running", 0, 1082) in seen
+    done = [d for status, d, total in seen if status == "running" and total == 1082]
+    assert done == sorted(done) and done[-1] == 1082 and len(done) == 1 + 3 + 8  # 300 + 782 rows by 100
