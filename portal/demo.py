@@ -4,6 +4,7 @@ Refused outside DEMO_MODE so that a production database never gets demo logins."
 from __future__ import annotations
 
 import random
+from pathlib import Path
 from datetime import date
 from decimal import Decimal
 
@@ -82,6 +83,28 @@ def seed_demo(*, clock, customers: int = 40) -> dict:
     return {"created": True, "customers": len(people), **made}
 
 
+ALEMENO_DIR = Path(__file__).resolve().parents[2] / "shared" / "data" / "alemeno"
+
+
+def import_alemeno_book(app, directory: Path = ALEMENO_DIR) -> int | None:
+    """Import the real Alemeno workbooks (when present) through the ordinary import job, so the demo has the
+    300 real customers (ids 1-300) and 782 loans; demo customers then get ids after them. Returns the batch id."""
+    from portal.auth.services import default_institution
+    from portal.ingest.services import JOB, create_import
+    from portal.queue import run_in_app_context
+
+    customers, loans = directory / "customer_data.xlsx", directory / "loan_data.xlsx"
+    if not (customers.exists() and loans.exists()):
+        return None
+    batch = create_import(customers_name=customers.name, customers_bytes=customers.read_bytes(),
+                          loans_name=loans.name, loans_bytes=loans.read_bytes(), actor="demo",
+                          institution_id=default_institution().id, enqueue=False)
+    db.session.commit()
+    batch_id = batch.id
+    run_in_app_context(app, JOB, batch_id)
+    return batch_id
+
+
 def register_demo_cli(app) -> None:
     @app.cli.command("seed-demo")
     def seed_demo_command():
@@ -90,6 +113,10 @@ def register_demo_cli(app) -> None:
 
         if not current_app.config.get("DEMO_MODE"):
             raise click.ClickException("seed-demo runs only with DEMO_MODE (the development config)")
+        if not db.session.scalar(select(User.id).where(User.email == STAFF[0][0])):
+            batch_id = import_alemeno_book(current_app._get_current_object())
+            if batch_id:
+                click.echo(f"imported the Alemeno book (batch {batch_id})")
         result = seed_demo(clock=clock())
         db.session.commit()
         if result["created"]:

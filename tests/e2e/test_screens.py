@@ -1,0 +1,114 @@
+"""Every page, as the role that uses it, at phone (390x844) and desktop (1280x800) widths.
+
+Saves a full-page PNG of each (to ``$E2E_SCREENSHOT_DIR`` when set, else a pytest temp dir: never the repo)
+and checks that no page scrolls sideways on a phone and that no page logs a console error."""
+from __future__ import annotations
+
+import os
+import re
+from datetime import date
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import Page, expect
+
+from portal.lending import services
+from tests.e2e.conftest import DESKTOP, PHONE
+from tests.factories import make_customer, make_loan, make_staff, term_product
+
+PASSWORD = "screens-pass-1"
+
+NO_SIDEWAYS_SCROLL = "document.documentElement.scrollWidth <= window.innerWidth + 1"
+WIDEST = """() => {
+  const vw = window.innerWidth;
+  return [...document.querySelectorAll('body *')]
+    .filter(el => { const r = el.getBoundingClientRect(); return r.width > 0 && r.right > vw + 1; })
+    .filter(el => !el.closest('.table-scroll, .offcanvas-lg'))
+    .slice(0, 5)
+    .map(el => el.tagName.toLowerCase() + (el.id ? '#' + el.id : '') +
+               (el.className && typeof el.className === 'string' ? '.' + el.className.trim().split(/\\s+/).join('.') : '') +
+               ' right=' + Math.round(el.getBoundingClientRect().right));
+}"""
+
+
+@pytest.fixture
+def shot_dir(tmp_path_factory) -> Path:
+    configured = os.environ.get("E2E_SCREENSHOT_DIR")
+    path = Path(configured) if configured else tmp_path_factory.mktemp("screens")
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def _data(db, clock):
+    """A small book: a customer with history, a scored application, a disbursed loan, a few other customers."""
+    officer = make_staff("loan_officer", email="officer@example.test", password=PASSWORD)
+    admin = make_staff("admin", email="admin@example.test", password=PASSWORD)
+    customer = make_customer(salary="100000", phone="9876500001", password=PASSWORD,
+                             first_name="Meera", last_name="Venkataraman-Iyer")
+    make_loan(customer, amount="300000", tenure=36, emi="9964.30", paid_on_time=22, approved_on=date(2024, 12, 10),
+              external_loan_id=7801)
+    for i in range(6):
+        other = make_customer(salary=str(25000 + 7500 * i), phone=f"98765100{i:02d}", first_name=f"Customer{i}")
+        make_loan(other, amount=str(50000 + 25000 * i), approved_on=date(2026, 1 + i, 5))
+    product = term_product()
+    pending = services.submit_application(customer, product, amount=Decimal("250000"), tenure=24,
+                                          actor=customer.user, clock=clock)
+    approved = services.submit_application(customer, product, amount=Decimal("1200000"), tenure=60,
+                                           actor=customer.user, clock=clock)
+    loan = services.approve_application(approved, actor=officer, clock=clock, note="Salary slips checked.")
+    db.session.commit()
+    return {"officer": officer, "admin": admin, "customer": customer, "pending": pending.id, "loan": loan.id,
+            "customer_id": customer.id}
+
+
+def _sign_in(page: Page, login: str) -> None:
+    page.goto("/login")
+    page.get_by_label("Email or mobile number").fill(login)
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Sign in").click()
+    expect(page).not_to_have_url(re.compile(r"/login"))
+
+
+def _settle(page: Page) -> None:
+    page.wait_for_load_state("networkidle")
+    expect(page.locator(".htmx-request")).to_have_count(0)
+
+
+def test_every_page_fits_a_phone_and_logs_no_errors(db, clock, new_page, shot_dir):
+    d = _data(db, clock)
+    visits = {
+        None: ["/", "/login", "/register"],
+        "9876500001": ["/me", "/me/apply", "/me/applications", f"/me/applications/{d['pending']}",
+                       f"/me/loans/{d['loan']}"],
+        "officer@example.test": ["/staff/applications", f"/staff/applications/{d['pending']}",
+                                 "/staff/customers", f"/staff/customers/{d['customer_id']}",
+                                 f"/staff/loans/{d['loan']}"],
+        "admin@example.test": ["/admin/portfolio", "/admin/audit", "/admin/imports"],
+    }
+    problems: list[str] = []
+    shots = 0
+    for login, urls in visits.items():
+        page = new_page(DESKTOP)
+        if login:
+            _sign_in(page, login)
+        for size_name, size in (("phone", PHONE), ("desktop", DESKTOP)):
+            page.set_viewport_size(size)
+            for url in urls:
+                response = page.goto(url)
+                assert response is not None and response.ok, f"{url}: HTTP {response and response.status}"
+                if url == "/me/apply":
+                    page.get_by_label("Amount (Rs)").fill("250000")
+                    page.get_by_label("Tenure (months)").fill("24")
+                    expect(page.get_by_test_id("emi")).to_be_visible()
+                _settle(page)
+                name = f"{size_name}-{(login or 'anon').split('@')[0]}{url.replace('/', '_') or '_'}.png"
+                page.screenshot(path=str(shot_dir / name), full_page=True)
+                shots += 1
+                if size is PHONE and not page.evaluate(NO_SIDEWAYS_SCROLL):
+                    widths = page.evaluate("[document.documentElement.scrollWidth, window.innerWidth]")
+                    problems.append(f"{url} as {login or 'anonymous'} scrolls sideways at 390 px: "
+                                    f"scrollWidth/innerWidth {widths}, widest {page.evaluate(WIDEST)}")
+        problems.extend(page.problems)
+    print(f"\n{shots} screenshots in {shot_dir}")
+    assert problems == []
