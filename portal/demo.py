@@ -4,9 +4,9 @@ Refused outside DEMO_MODE so that a production database never gets demo logins."
 from __future__ import annotations
 
 import random
-from pathlib import Path
 from datetime import date
 from decimal import Decimal
+from pathlib import Path
 
 import click
 from flask import current_app

@@ -65,13 +65,17 @@ def past_loans(customer: Customer) -> list[Loan]:
     return list(db.session.scalars(select(Loan).where(Loan.customer_id == customer.id).order_by(Loan.approved_on)))
 
 
+def past_loan(loan: Loan) -> rules.PastLoan:
+    """The pure-rules view of a loan (amounts in rupees, tenure in months) for the seed 003 score."""
+    return rules.PastLoan(loan_amount=loan.loan_amount, tenure=loan.tenure, emis_paid_on_time=loan.emis_paid_on_time,
+                          monthly_installment=loan.monthly_installment, approved_on=loan.approved_on,
+                          end_on=loan.end_on)
+
+
 def assess(customer: Customer, *, amount: Decimal, tenure: int, interest_rate: Decimal, as_of: date) -> Assessment:
     """Score ``customer`` from their loan history and check a request (seed 003). ValueError on bad values."""
     loans = past_loans(customer)
-    history = [rules.PastLoan(loan_amount=ln.loan_amount, tenure=ln.tenure, emis_paid_on_time=ln.emis_paid_on_time,
-                              monthly_installment=ln.monthly_installment, approved_on=ln.approved_on,
-                              end_on=ln.end_on) for ln in loans]
-    score = rules.credit_score(history, customer.approved_limit, as_of)
+    score = rules.credit_score([past_loan(ln) for ln in loans], customer.approved_limit, as_of)
     current = [ln for ln in loans if ln.is_current(as_of)]
     current_emis = sum((ln.monthly_installment for ln in current), Decimal("0.00"))
     current_debt = sum((ln.loan_amount for ln in current), Decimal("0.00"))

@@ -78,7 +78,7 @@ def _loans_by_band(institution_id: int, current: list[Loan], as_of: date) -> dic
     from collections import defaultdict
 
     from portal.lending import rules
-    from portal.lending.services import score_band
+    from portal.lending.services import past_loan, score_band
 
     borrowers = {ln.customer_id for ln in current}
     if not borrowers:
@@ -86,10 +86,9 @@ def _loans_by_band(institution_id: int, current: list[Loan], as_of: date) -> dic
     history: dict[int, list[rules.PastLoan]] = defaultdict(list)
     for ln in db.session.scalars(select(Loan).where(Loan.institution_id == institution_id,
                                                     Loan.customer_id.in_(borrowers))):
-        history[ln.customer_id].append(rules.PastLoan(
-            loan_amount=ln.loan_amount, tenure=ln.tenure, emis_paid_on_time=ln.emis_paid_on_time,
-            monthly_installment=ln.monthly_installment, approved_on=ln.approved_on, end_on=ln.end_on))
-    limits = dict(db.session.execute(select(Customer.id, Customer.approved_limit).where(Customer.id.in_(borrowers))).all())
+        history[ln.customer_id].append(past_loan(ln))
+    limits = dict(db.session.execute(select(Customer.id, Customer.approved_limit)
+                                     .where(Customer.id.in_(borrowers))).all())
     band_of = {cid: score_band(rules.credit_score(history[cid], limits[cid], as_of).score) for cid in borrowers}
     counts = {b: 0 for b in ("AA", "A", "B", "C", "D")}
     for ln in current:
