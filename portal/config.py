@@ -26,6 +26,12 @@ class BaseConfig:
     WTF_CSRF_TIME_LIMIT = None
     MAX_CONTENT_LENGTH = 60 * 1024 * 1024  # the request cap; uploads have their own, smaller limit
     IMPORT_MAX_BYTES = 20 * 1024 * 1024
+    KYC_MAX_BYTES = 5 * 1024 * 1024           # one KYC document upload
+    UPLOAD_DIR = str(ROOT / "instance" / "uploads")  # outside static/
+    FIELD_ENCRYPTION_KEY: str | None = None   # Fernet key for Aadhaar numbers
+    SMS_PROVIDER = "outbox"                   # "outbox": kept in the notifications table (dev inbox shows it)
+    DEV_INBOX = False                         # the development-only page listing sent messages
+    RATELIMIT_STORAGE_URI = "memory://"
     SESSION_COOKIE_HTTPONLY = True
     SESSION_COOKIE_SAMESITE = "Lax"
     DEMO_MODE = False
@@ -35,6 +41,8 @@ class BaseConfig:
         """Raise RuntimeError when a required setting is missing."""
         if not self.SECRET_KEY:
             raise RuntimeError("SECRET_KEY must be set (environment variable SECRET_KEY)")
+        if not self.FIELD_ENCRYPTION_KEY:
+            raise RuntimeError("FIELD_ENCRYPTION_KEY must be set (a Fernet key for Aadhaar numbers)")
 
 
 class DevConfig(BaseConfig):
@@ -42,7 +50,9 @@ class DevConfig(BaseConfig):
 
     ENV_NAME = "development"
     SECRET_KEY = "dev-only-not-secret"
+    FIELD_ENCRYPTION_KEY = "ZGV2LW9ubHktbm90LXNlY3JldC1rZXktMzJieXRlcyE="  # development only, not secret
     DEMO_MODE = True
+    DEV_INBOX = True
 
 
 class TestConfig(BaseConfig):
@@ -51,6 +61,8 @@ class TestConfig(BaseConfig):
     ENV_NAME = "test"
     TESTING = True
     SECRET_KEY = "test-only-not-secret"
+    FIELD_ENCRYPTION_KEY = "dGVzdC1vbmx5LW5vdC1zZWNyZXQta2V5LTMyYnl0ZSE="  # tests only
+    DEV_INBOX = True
     SQLALCHEMY_DATABASE_URI = "sqlite://"
     JOBS_MODE = "eager"
     DEMO_MODE = True
@@ -100,12 +112,17 @@ def from_env(environ: dict | None = None) -> BaseConfig:
     if env.get("REDIS_URL"):
         config.REDIS_URL = env["REDIS_URL"]
         config.JOBS_MODE = "rq"
+        config.RATELIMIT_STORAGE_URI = env["REDIS_URL"]
     if env.get("JOBS_MODE"):
         config.JOBS_MODE = env["JOBS_MODE"]
     if env.get("PORTAL_TIMEZONE"):
         config.PORTAL_TIMEZONE = env["PORTAL_TIMEZONE"]
     if env.get("DEMO_MODE"):
         config.DEMO_MODE = _bool(env["DEMO_MODE"])
+    if env.get("FIELD_ENCRYPTION_KEY"):
+        config.FIELD_ENCRYPTION_KEY = env["FIELD_ENCRYPTION_KEY"]
+    if env.get("UPLOAD_DIR"):
+        config.UPLOAD_DIR = env["UPLOAD_DIR"]
     if env.get("IMPORT_MAX_BYTES"):
         config.IMPORT_MAX_BYTES = int(env["IMPORT_MAX_BYTES"])
     return config

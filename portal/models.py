@@ -1,7 +1,8 @@
 """Import every model so that mappers and migrations see the whole schema."""
 from portal.audit.models import AuditEvent  # noqa: F401
-from portal.auth.models import ApiToken, Institution, LoginEvent, User  # noqa: F401
+from portal.auth.models import ApiToken, Institution, LoginEvent, OtpChallenge, User, UserSession  # noqa: F401
 from portal.business_date import BusinessDate  # noqa: F401
 from portal.ingest.models import ImportBatch  # noqa: F401
 from portal.lending.models import ApplicationEvent, Installment, Loan, LoanApplication, Product  # noqa: F401
-from portal.onboarding.models import Customer  # noqa: F401
+from portal.notifications.models import Notification  # noqa: F401
+from portal.onboarding.models import Consent, ConsentText, Customer, KycDocument  # noqa: F401

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Install the Debian packages the test suite needs: redis-server, chromium (for Playwright,
-# which cannot download its own browser here), PostgreSQL 15 binaries and a font.
+# which cannot download its own browser here), PostgreSQL 15 binaries, a font, Tesseract OCR and poppler.
 # Idempotent: does nothing when everything is present. Needs root (apt-get) otherwise.
 # The tests start their own PostgreSQL/Redis on loopback; no system service is started here.
 set -euo pipefail
@@ -12,6 +12,8 @@ command -v redis-server >/dev/null 2>&1 || have_file /usr/bin/redis-server || mi
 have_file /usr/bin/chromium || missing+=(chromium)
 compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null || missing+=(postgresql-15)
 have_file /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf || missing+=(fonts-dejavu-core)
+command -v tesseract >/dev/null 2>&1 || missing+=(tesseract-ocr tesseract-ocr-eng)
+command -v pdftoppm >/dev/null 2>&1 || missing+=(poppler-utils)
 
 if [ ${#missing[@]} -eq 0 ]; then
     exit 0
@@ -59,6 +61,8 @@ command -v redis-server >/dev/null 2>&1 || have_file /usr/bin/redis-server || st
 have_file /usr/bin/chromium || still+=(chromium)
 compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null || still+=(postgresql-15)
 have_file /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf || still+=(fonts-dejavu-core)
+command -v tesseract >/dev/null 2>&1 || still+=(tesseract-ocr tesseract-ocr-eng)
+command -v pdftoppm >/dev/null 2>&1 || still+=(poppler-utils)
 if [ ${#still[@]} -ne 0 ]; then
     echo "install-system-deps: still missing after install: ${still[*]}" >&2
     exit 1

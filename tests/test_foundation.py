@@ -11,7 +11,7 @@ from portal.money import format_inr, money
 
 
 def test_config_comes_from_the_environment():
-    cfg = from_env({"PORTAL_ENV": "production", "SECRET_KEY": "s3cret", "DATABASE_URL": "postgresql://u@h/db",
+    cfg = from_env({"PORTAL_ENV": "production", "SECRET_KEY": "s3cret", "FIELD_ENCRYPTION_KEY": "k" * 44, "DATABASE_URL": "postgresql://u@h/db",
                     "REDIS_URL": "redis://127.0.0.1:6379/0"})
     assert isinstance(cfg, ProdConfig)
     assert cfg.SQLALCHEMY_DATABASE_URI == "postgresql+psycopg://u@h/db" and cfg.JOBS_MODE == "rq"
@@ -22,7 +22,7 @@ def test_production_refuses_to_start_without_secrets():
     with pytest.raises(RuntimeError, match="SECRET_KEY"):
         create_app(from_env({"PORTAL_ENV": "production"}))
     with pytest.raises(RuntimeError, match="PostgreSQL"):
-        from_env({"PORTAL_ENV": "production", "SECRET_KEY": "x"}).validate()
+        from_env({"PORTAL_ENV": "production", "SECRET_KEY": "x", "FIELD_ENCRYPTION_KEY": "k"}).validate()
     assert isinstance(from_env({}), DevConfig)
 
 

@@ -22,12 +22,7 @@ import pytest
 from sqlalchemy import text
 from werkzeug.serving import WSGIRequestHandler, make_server
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync"]
-TIMEOUT_MS = 10_000
-PHONE = {"width": 390, "height": 844}
-DESKTOP = {"width": 1280, "height": 800}
+from tests.e2e.support import CHROMIUM, CHROMIUM_ARGS, DESKTOP, TIMEOUT_MS
 
 
 class _QuietHandler(WSGIRequestHandler):
@@ -127,11 +122,20 @@ def _expect_timeout():
     expect.set_options(timeout=TIMEOUT_MS)
 
 
+@pytest.hookimpl(wrapper=True, tryfirst=True)
+def pytest_runtest_makereport(item, call):
+    """Keep each phase's report on the item, so fixtures can tell whether the test failed."""
+    report = yield
+    setattr(item, f"rep_{report.when}", report)
+    return report
+
+
 @pytest.fixture
-def new_page(browser, live_server):
+def new_page(request, browser, live_server, tmp_path):
     """``new_page(viewport=DESKTOP)`` -> a Page in a fresh browser context (own cookies) on the live server.
 
-    ``page.problems`` lists console errors and uncaught exceptions seen on that page."""
+    ``page.problems`` lists console errors and uncaught exceptions seen on that page. When the test fails,
+    a screenshot of every open page is saved in the test's tmp_path (the path is printed)."""
     contexts = []
 
     def _new_page(viewport: dict | None = None):
@@ -148,5 +152,14 @@ def new_page(browser, live_server):
         return page
 
     yield _new_page
+    report = getattr(request.node, "rep_call", None)
+    if report is not None and report.failed:
+        for i, page in enumerate(p for context in contexts for p in context.pages):
+            path = tmp_path / f"failure-{i}.png"
+            try:
+                page.screenshot(path=str(path), full_page=True)
+                print(f"\nscreenshot of {page.url} at failure: {path}")
+            except Exception as exc:  # a crashed page must not hide the test's own failure
+                print(f"\nno screenshot of {page.url}: {exc}")
     for context in contexts:
         context.close()

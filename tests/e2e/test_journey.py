@@ -9,27 +9,13 @@ from playwright.sync_api import Page, expect
 
 from portal.lending.schedule import emi
 from portal.money import format_inr
-from tests.e2e.conftest import DESKTOP
+from tests.e2e.support import DESKTOP, sign_in, sign_out
 from tests.factories import make_staff
 
 CUSTOMER_MOBILE = "9876501234"
 CUSTOMER_PASSWORD = "meera-secret-1"
 OFFICER = ("officer@example.test", "officer-pass-1")
 ADMIN = ("admin@example.test", "admin-pass-1")
-
-
-def sign_in(page: Page, login: str, password: str, lands_on: str) -> None:
-    page.goto("/login")
-    page.get_by_label("Email or mobile number").fill(login)
-    page.get_by_label("Password").fill(password)
-    page.get_by_role("button", name="Sign in").click()
-    expect(page).to_have_url(re.compile(re.escape(lands_on) + r"$"))
-
-
-def sign_out(page: Page) -> None:
-    page.get_by_role("button", name="Sign out").click()
-    expect(page).to_have_url(re.compile(r"/login$"))
-    expect(page.get_by_role("status")).to_contain_text("You are signed out.")
 
 
 def stat_value(page: Page, label: str):
@@ -70,8 +56,9 @@ def test_customer_applies_officer_disburses_admin_sees_it(db, new_page):
     expect(page).to_have_url(re.compile(r"/me/apply$"))
     expect(page.get_by_role("heading", name="Apply for a loan")).to_be_visible()
     eligibility = page.locator("#eligibility")
-    # the panel loads once on page load (empty form); wait for that before typing so it cannot land last
-    expect(eligibility).to_contain_text("Instant eligibility check")
+    # htmx checks the (still empty) form once on load: its answer replaces the placeholder with a warning.
+    # Waiting for it means htmx is listening before we type, and that answer cannot land after ours.
+    expect(eligibility.locator(".alert-warning")).to_be_visible()
     product = page.get_by_label("Product")
     product.select_option(label=product.locator("option", has_text="Personal term loan").inner_text().strip())
     page.get_by_label("Amount (Rs)").fill("250000")

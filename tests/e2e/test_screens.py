@@ -5,7 +5,6 @@ and checks that no page scrolls sideways on a phone and that no page logs a cons
 from __future__ import annotations
 
 import os
-import re
 from datetime import date
 from decimal import Decimal
 from pathlib import Path
@@ -14,7 +13,7 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from portal.lending import services
-from tests.e2e.conftest import DESKTOP, PHONE
+from tests.e2e.support import DESKTOP, PHONE, sign_in
 from tests.factories import make_customer, make_loan, make_staff, term_product
 
 PASSWORD = "screens-pass-1"
@@ -22,13 +21,13 @@ PASSWORD = "screens-pass-1"
 NO_SIDEWAYS_SCROLL = "document.documentElement.scrollWidth <= window.innerWidth + 1"
 WIDEST = """() => {
   const vw = window.innerWidth;
+  const name = el => el.tagName.toLowerCase() + (el.id ? '#' + el.id : '') +
+    (typeof el.className === 'string' && el.className ? '.' + el.className.trim().replace(/\\s+/g, '.') : '');
   return [...document.querySelectorAll('body *')]
     .filter(el => { const r = el.getBoundingClientRect(); return r.width > 0 && r.right > vw + 1; })
     .filter(el => !el.closest('.table-scroll, .offcanvas-lg'))
     .slice(0, 5)
-    .map(el => el.tagName.toLowerCase() + (el.id ? '#' + el.id : '') +
-               (el.className && typeof el.className === 'string' ? '.' + el.className.trim().split(/\\s+/).join('.') : '') +
-               ' right=' + Math.round(el.getBoundingClientRect().right));
+    .map(el => name(el) + ' right=' + Math.round(el.getBoundingClientRect().right));
 }"""
 
 
@@ -62,16 +61,8 @@ def _data(db, clock):
             "customer_id": customer.id}
 
 
-def _sign_in(page: Page, login: str) -> None:
-    page.goto("/login")
-    page.get_by_label("Email or mobile number").fill(login)
-    page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Sign in").click()
-    expect(page).not_to_have_url(re.compile(r"/login"))
-
-
 def _settle(page: Page) -> None:
-    page.wait_for_load_state("networkidle")
+    """``goto`` has waited for the load event (styles, scripts); wait for htmx requests still in flight."""
     expect(page.locator(".htmx-request")).to_have_count(0)
 
 
@@ -91,7 +82,7 @@ def test_every_page_fits_a_phone_and_logs_no_errors(db, clock, new_page, shot_di
     for login, urls in visits.items():
         page = new_page(DESKTOP)
         if login:
-            _sign_in(page, login)
+            sign_in(page, login, PASSWORD)
         for size_name, size in (("phone", PHONE), ("desktop", DESKTOP)):
             page.set_viewport_size(size)
             for url in urls:
