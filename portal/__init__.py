@@ -133,6 +133,15 @@ def register_template_helpers(app: Flask) -> None:
     def format_date(value, fmt: str = "%d %b %Y"):
         return value.strftime(fmt) if value else "—"
 
+    from zoneinfo import ZoneInfo
+
+    local_tz = ZoneInfo(app.config["PORTAL_TIMEZONE"])
+
+    @app.template_filter("localtime")
+    def format_local_datetime(value, fmt: str = "%d %b %Y %H:%M %Z"):
+        """An aware UTC timestamp shown in the portal's time zone (IST by default)."""
+        return value.astimezone(local_tz).strftime(fmt) if value else "—"
+
     @app.context_processor
     def portal_context():
         from portal.business_date import BusinessDate
