@@ -51,38 +51,18 @@ def _clean_name(name: str | None, default: str) -> str:
     return (base or default)[:255]
 
 
-def _human(size: int) -> str:
-    return workbook._human_size(size)
-
-
 def _named(data: bytes, name: str) -> io.BytesIO:
-    """A file object the parser reads, named so its messages name the file."""
     handle = io.BytesIO(data)
     handle.name = name
     return handle
 
 
 def _check_file(data: bytes | None, name: str, kind: str, max_bytes: int) -> None:
-    """Cheap whole-file checks; DomainError (413 too large, else 422) naming the file."""
-    if data is None or len(data) == 0:
-        raise DomainError(f"{name} (the {kind} file) is empty (0 bytes); upload the .xlsx workbook.")
-    if len(data) > max_bytes:
-        raise DomainError(f"{name} (the {kind} file) is too large ({_human(len(data))}); "
-                          f"the limit is {_human(max_bytes)}.", 413)
-    if not data.startswith(workbook.ZIP_MAGIC):
-        raise DomainError(f"{name} (the {kind} file) is not an .xlsx workbook{workbook._sniff(data)}. "
-                          "Save it from Excel or LibreOffice as 'Excel Workbook (.xlsx)' and upload it "
-                          "again.")
-    headers, other, other_kind = ((CUSTOMER_HEADERS, LOAN_HEADERS, LOANS) if kind == CUSTOMERS
-                                  else (LOAN_HEADERS, CUSTOMER_HEADERS, CUSTOMERS))
-    # Read the header row and the first data row only (the job parses the rest).
-    records = workbook._records(_named(data, name), max_bytes, headers, other, other_kind)
+    """Cheap whole-file checks (``workbook.check_workbook``); DomainError (413 too large, else 422)."""
     try:
-        next(records)
+        workbook.check_workbook(_named(data or b"", name), kind=kind, max_bytes=max_bytes)
     except WorkbookError as exc:
-        raise DomainError(str(exc)) from None
-    finally:
-        records.close()
+        raise DomainError(f"The {kind} file: {exc}", 413 if exc.too_large else 422) from None
 
 
 def create_import(*, customers_name: str, customers_bytes: bytes, loans_name: str, loans_bytes: bytes,
@@ -97,11 +77,6 @@ def create_import(*, customers_name: str, customers_bytes: bytes, loans_name: st
     max_bytes = int(current_app.config["IMPORT_MAX_BYTES"])
     customers_name = _clean_name(customers_name, "customer_data.xlsx")
     loans_name = _clean_name(loans_name, "loan_data.xlsx")
-    # Sizes and emptiness of both files first: the cheapest refusals, before opening any workbook.
-    for data, name, kind in ((customers_bytes, customers_name, CUSTOMERS), (loans_bytes, loans_name, LOANS)):
-        if data and len(data) > max_bytes:
-            raise DomainError(f"{name} (the {kind} file) is too large ({_human(len(data))}); "
-                              f"the limit is {_human(max_bytes)}.", 413)
     _check_file(customers_bytes, customers_name, CUSTOMERS, max_bytes)
     _check_file(loans_bytes, loans_name, LOANS, max_bytes)
     batch = ImportBatch(

@@ -92,8 +92,12 @@ class WorkbookError(ValueError):
     Raised for: a file that is not an .xlsx workbook (CSV, PDF, old .xls renamed), a damaged zip, an empty
     file, a file over ``max_bytes``, a workbook without a worksheet, an empty sheet, a header row with
     missing, unexpected or repeated headers (the message names the expected and the found headers), and a
-    header row without data rows.
+    header row without data rows. ``too_large`` is True when the file is over the size limit (HTTP 413).
     """
+
+    def __init__(self, message: str, *, too_large: bool = False) -> None:
+        super().__init__(message)
+        self.too_large = too_large
 
 
 @dataclass(frozen=True)
@@ -289,6 +293,21 @@ def parse_loans(source: Source, *, max_bytes: int = MAX_BYTES) -> ParseResult:
     return result
 
 
+def check_workbook(source: Source, *, kind: str, max_bytes: int = MAX_BYTES) -> None:
+    """Upload-time check of a ``kind`` ("customers" or "loans") workbook without parsing it all: size, magic
+    bytes, zip integrity, the header row and at least one data row. Raises WorkbookError (``too_large`` set
+    for a file over ``max_bytes``); ValueError for an unknown kind."""
+    if kind not in ("customers", "loans"):
+        raise ValueError(f"kind must be 'customers' or 'loans', got {kind!r}")
+    headers, other, other_kind = ((CUSTOMER_HEADERS, LOAN_HEADERS, "loans") if kind == "customers"
+                                  else (LOAN_HEADERS, CUSTOMER_HEADERS, "customers"))
+    records = _records(source, max_bytes, headers, other, other_kind)
+    try:
+        next(records)
+    finally:
+        records.close()
+
+
 def rejected_rows_csv(rejected: Sequence[RejectedRow], headers: Sequence[str]) -> str:
     """Return rejected rows as CSV text: columns ``row_number, reason``, then ``headers`` in the given order.
 
@@ -361,7 +380,7 @@ def _read_source(source: Source, max_bytes: int) -> tuple[bytes, str]:
         try:
             size = path.stat().st_size
             if size > max_bytes:
-                raise WorkbookError(_too_large(name, max_bytes, size))
+                raise WorkbookError(_too_large(name, max_bytes, size), too_large=True)
             with path.open("rb") as handle:
                 data = handle.read(max_bytes + 1)
         except FileNotFoundError:
@@ -379,10 +398,15 @@ def _read_source(source: Source, max_bytes: int) -> tuple[bytes, str]:
         if isinstance(chunk, str):
             raise TypeError("the workbook file object must be opened in binary mode ('rb')")
         data = bytes(chunk or b"")
+        if len(data) > max_bytes and callable(getattr(source, "seekable", None)) and source.seekable():
+            position = source.tell()
+            size = source.seek(0, io.SEEK_END)
+            source.seek(position)
+            raise WorkbookError(_too_large(name, max_bytes, size), too_large=True)
     else:
         raise TypeError(f"expected bytes, a path or a binary file object, got {type(source).__name__}")
     if len(data) > max_bytes:
-        raise WorkbookError(_too_large(name, max_bytes, None))
+        raise WorkbookError(_too_large(name, max_bytes, None), too_large=True)
     if not data:
         raise WorkbookError(f"{_cap(name)} is empty (0 bytes); upload the .xlsx workbook.")
     return data, name

@@ -241,7 +241,7 @@ def test_bad_files_are_refused_before_anything_is_stored(db, app):
     good_customers = xlsx(CUSTOMER_HEADERS, [CUSTOMER])
     good_loans = xlsx(LOAN_HEADERS, [LOAN])
     cases = [
-        (b"", good_loans, 422, "customer_data.xlsx (the customers file) is empty"),
+        (b"", good_loans, 422, "The customers file: customer_data.xlsx is empty"),
         (b"Customer ID,First Name\n1,A\n", good_loans, 422,
          "is not an .xlsx workbook (it looks like a text or CSV"),
         (good_loans, good_customers, 422, "This looks like the loans workbook"),
@@ -259,7 +259,7 @@ def test_bad_files_are_refused_before_anything_is_stored(db, app):
                                loans_name="loan_data.xlsx", loans_bytes=good_loans, actor="cli",
                                institution_id=default_institution().id)
     assert caught.value.http_status == 413
-    assert caught.value.message == "big.xlsx (the customers file) is too large (4.9 KB); the limit is 1 KB."
+    assert caught.value.message == "The customers file: big.xlsx is too large (4.9 KB); the limit is 1 KB."
     db.session.rollback()
     assert count(ImportBatch) == 0
 

@@ -173,8 +173,8 @@ def test_rejected_rows_download_as_csv(client, admin):
 @pytest.mark.parametrize(("customers", "loans", "message"), [
     (LOANS, CUSTOMERS, "This looks like the loans workbook; upload it as loans."),
     (b"Customer ID,First Name\n1,Aarav\n", LOANS,
-     "customer_data.xlsx (the customers file) is not an .xlsx workbook (it looks like a text or CSV file)"),
-    (CUSTOMERS, b"", "loan_data.xlsx (the loans file) is empty (0 bytes)"),
+     "The customers file: customer_data.xlsx is not an .xlsx workbook (it looks like a text or CSV file)"),
+    (CUSTOMERS, b"", "The loans file: loan_data.xlsx is empty (0 bytes)"),
     (b"%PDF-1.7 ...", LOANS, "it looks like a PDF document"),
 ], ids=["swapped-headers", "csv-renamed", "empty", "pdf"])
 def test_bad_uploads_are_refused_with_a_message(client, admin, customers, loans, message):
@@ -200,7 +200,7 @@ def test_a_file_over_the_import_limit_gets_413_with_a_clear_message(client, admi
         response = upload(client, CUSTOMERS, b"PK\x03\x04" + b"\0" * 10_000)
     html = response.get_data(as_text=True)
     assert response.status_code == 413
-    assert "loan_data.xlsx (the loans file) is too large (9.8 KB); the limit is 8 KB." in html
+    assert "The loans file: loan_data.xlsx is too large (9.8 KB); the limit is 8 KB." in html
     assert count(ImportBatch) == 0
 
 
@@ -208,7 +208,7 @@ def test_a_50_mb_upload_gets_the_import_limit_message(client, admin):
     big = b"PK\x03\x04" + b"\0" * (50 * 1024 * 1024)
     response = upload(client, big, LOANS)
     assert response.status_code == 413
-    assert "customer_data.xlsx (the customers file) is too large (50 MB); the limit is 20 MB." in \
+    assert "The customers file: customer_data.xlsx is too large (50 MB); the limit is 20 MB." in \
         response.get_data(as_text=True)
     assert count(ImportBatch) == 0
 
