@@ -63,12 +63,13 @@ def create_app(config: BaseConfig | type | None = None) -> Flask:
 
 def register_extensions(app: Flask) -> None:
     from portal import models  # noqa: F401  (every model registered before the mappers configure)
-    from portal.extensions import csrf, db, login_manager, migrate
+    from portal.extensions import csrf, db, limiter, login_manager, migrate
 
     db.init_app(app)
     migrate.init_app(app, db, directory=str(app.root_path + "/../migrations"))
     csrf.init_app(app)
     login_manager.init_app(app)
+    limiter.init_app(app)  # storage from RATELIMIT_STORAGE_URI (memory://, or Redis when REDIS_URL is set)
     login_manager.login_view = "auth.login"
     login_manager.login_message_category = "info"
 
@@ -77,10 +78,17 @@ def register_extensions(app: Flask) -> None:
         # Flask-Login caches the user on ``g``; a request that reuses an outer app context (a CLI or a
         # test holding one) must not inherit the previous request's user.
         g.pop("_login_user", None)
+        g.pop("user_session", None)
+        g.pop(app.config.get("WTF_CSRF_FIELD_NAME", "csrf_token"), None)  # Flask-WTF caches the token on g too
 
     @login_manager.user_loader
     def load_user(user_key: str):
+        """``"<id>:<session_version>"`` from the cookie, plus the cookie's UserSession key: the user only
+        while active, at the same session version (a freeze bumps it) and with that session still open."""
+        from flask import session
+
         from portal.auth.models import User
+        from portal.auth.sessions import SESSION_KEY, open_session
 
         try:
             user_id, version = (int(x) for x in user_key.split(":"))
@@ -89,7 +97,30 @@ def register_extensions(app: Flask) -> None:
         user = db.session.get(User, user_id)
         if user is None or user.session_version != version or not user.is_active:
             return None
+        row = open_session(user.id, session.get(SESSION_KEY))
+        if row is None:
+            return None
+        g.user_session = row
         return user
+
+    @app.before_request
+    def track_user_session():
+        """Load the signed-in user first thing (so an ended session is anonymous everywhere) and write the
+        session's ``last_seen_at`` at most once a minute; that commit holds nothing else, because the
+        view has not run yet. The machine API never reads the cookie."""
+        from flask_login import current_user
+
+        from portal.auth.sessions import touch_due
+
+        if request.endpoint == "static" or request.path.startswith("/api/"):
+            return
+        if not current_user.is_authenticated:
+            return
+        row = g.get("user_session")
+        now = app.extensions["clock"].now()
+        if row is not None and touch_due(row, now):
+            row.last_seen_at = now
+            db.session.commit()
 
 
 def register_request_id(app: Flask) -> None:
@@ -114,10 +145,18 @@ def register_blueprints(app: Flask) -> None:
     from portal.ingest.views import bp as ingest_bp
     from portal.lending.views import bp as lending_bp
     from portal.main.views import bp as main_bp
+    from portal.onboarding import bp as onboarding_bp
+    from portal.onboarding import views as _onboarding_views  # noqa: F401  (routes of onboarding_bp)
+    from portal.onboarding import wizard_views as _wizard_views  # noqa: F401  (the wizard and consents routes)
     from portal.reports.views import bp as reports_bp
 
-    for bp in (main_bp, auth_bp, lending_bp, ingest_bp, reports_bp, audit_bp, api_bp):
+    for bp in (main_bp, auth_bp, lending_bp, ingest_bp, reports_bp, audit_bp, api_bp, onboarding_bp):
         app.register_blueprint(bp)
+    if app.config.get("DEV_INBOX"):
+        # development and tests only: the page lists sent SMS (OTP codes included); never in production
+        from portal.notifications.dev_inbox import bp as dev_inbox_bp
+
+        app.register_blueprint(dev_inbox_bp)
     csrf.exempt(api_bp)
 
 

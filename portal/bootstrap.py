@@ -1,4 +1,5 @@
-"""Reference data every database needs: the default institution and the standard term-loan product.
+"""Reference data every database needs: the default institution, the standard term-loan product and the
+consent texts.
 Idempotent; run by ``flask --app wsgi init-data`` (and by ``seed-demo``)."""
 from __future__ import annotations
 
@@ -26,4 +27,7 @@ def ensure_reference_data() -> tuple[Institution, Product]:
         product = Product(institution_id=institution.id, **TERM_LOAN)
         db.session.add(product)
         db.session.flush()
+    from portal.onboarding.consents import ensure_default_texts
+
+    ensure_default_texts()  # version 1 of the consent texts: terms, kyc_processing, bureau_check, marketing
     return institution, product

@@ -17,7 +17,8 @@ class BaseConfig:
     ENV_NAME = "base"
     SECRET_KEY: str | None = None
     SQLALCHEMY_DATABASE_URI = f"sqlite:///{ROOT / 'instance' / 'portal.db'}"
-    SQLALCHEMY_ENGINE_OPTIONS: dict = {"pool_pre_ping": True}
+    # hide_parameters: bound values never reach logs or error messages (OTP texts, phone numbers, PII)
+    SQLALCHEMY_ENGINE_OPTIONS: dict = {"pool_pre_ping": True, "hide_parameters": True}
     REDIS_URL: str | None = None
     # "rq": enqueue on Redis; "thread": run in a background thread of this process (no Redis);
     # "eager": run right after the commit, in the same thread (tests).
@@ -31,7 +32,19 @@ class BaseConfig:
     FIELD_ENCRYPTION_KEY: str | None = None   # Fernet key for Aadhaar numbers
     SMS_PROVIDER = "outbox"                   # "outbox": kept in the notifications table (dev inbox shows it)
     DEV_INBOX = False                         # the development-only page listing sent messages
-    RATELIMIT_STORAGE_URI = "memory://"
+    RATELIMIT_STORAGE_URI = "memory://"      # Flask-Limiter; from_env() switches it to REDIS_URL when set
+    RATELIMIT_STRATEGY = "moving-window"
+    RATELIMIT_HEADERS_ENABLED = True
+    OTP_RATE_LIMIT_PHONE = "3 per 10 minutes"  # OTP requests per mobile number
+    OTP_RATE_LIMIT_IP = "10 per hour"          # OTP requests per client IP
+    OTP_VERIFY_RATE_LIMIT_IP = "30 per hour"   # OTP code submissions per client IP
+    OTP_TTL_SECONDS = 300                      # an OTP expires 5 minutes after it is sent
+    OTP_MAX_ATTEMPTS = 5                       # wrong codes before the challenge is dead
+    LOGIN_MAX_FAILURES = 5                     # consecutive failures before the account is locked
+    LOGIN_LOCK_MINUTES = 15
+    MFA_REQUIRED_ROLES = ("admin", "risk_officer")  # TOTP is optional for the other staff roles
+    MFA_PENDING_SECONDS = 600                  # time between the password step and the TOTP step
+    MFA_ISSUER = "Credit Lifecycle Portal"     # shown in the authenticator app
     SESSION_COOKIE_HTTPONLY = True
     SESSION_COOKIE_SAMESITE = "Lax"
     DEMO_MODE = False
@@ -82,6 +95,8 @@ class ProdConfig(BaseConfig):
             raise RuntimeError("production needs DATABASE_URL pointing at PostgreSQL")
         if not self.REDIS_URL:
             raise RuntimeError("production needs REDIS_URL for the background workers")
+        if self.DEV_INBOX:
+            raise RuntimeError("the dev inbox (DEV_INBOX) shows one-time passwords: never in production")
 
 
 CONFIGS = {"development": DevConfig, "test": TestConfig, "production": ProdConfig}
@@ -94,7 +109,7 @@ def _bool(value: str) -> bool:
 def from_env(environ: dict | None = None) -> BaseConfig:
     """Build a config object: ``PORTAL_ENV`` picks the class (development by default), then
     ``SECRET_KEY``, ``DATABASE_URL``, ``REDIS_URL``, ``JOBS_MODE``, ``PORTAL_TIMEZONE``, ``DEMO_MODE``,
-    ``IMPORT_MAX_BYTES`` override it."""
+    ``IMPORT_MAX_BYTES``, ``KYC_MAX_BYTES`` override it."""
     env = os.environ if environ is None else environ
     cls = CONFIGS.get(env.get("PORTAL_ENV", "development"))
     if cls is None:
@@ -125,4 +140,6 @@ def from_env(environ: dict | None = None) -> BaseConfig:
         config.UPLOAD_DIR = env["UPLOAD_DIR"]
     if env.get("IMPORT_MAX_BYTES"):
         config.IMPORT_MAX_BYTES = int(env["IMPORT_MAX_BYTES"])
+    if env.get("KYC_MAX_BYTES"):
+        config.KYC_MAX_BYTES = int(env["KYC_MAX_BYTES"])
     return config

@@ -16,6 +16,9 @@ from portal.auth.models import User
 from portal.extensions import db
 
 DEMO_PASSWORD = "demo-pass-123"
+# Admin and risk officer must pass TOTP (issue 3): the demo logins come enrolled with this development-only
+# secret; `flask --app wsgi demo-totp` prints the current code (or add the secret to an authenticator app).
+DEMO_TOTP_SECRET = "KRSXG5CTMVRXEZLUKRSXG5CTMVRXEZLU"
 STAFF = [("admin@demo.test", "admin", "Anita Admin"), ("officer@demo.test", "loan_officer", "Omar Officer"),
          ("risk@demo.test", "risk_officer", "Rhea Risk"), ("support@demo.test", "support", "Sunil Support")]
 CUSTOMER_PHONE = "9000000001"
@@ -39,6 +42,8 @@ def seed_demo(*, clock, customers: int = 40) -> dict:
     _institution, product = ensure_reference_data()
     staff = {role: create_user(email=email, role=role, password=DEMO_PASSWORD, display_name=name, actor="demo")
              for email, role, name in STAFF}
+    for role in ("admin", "risk_officer"):
+        staff[role].totp_secret, staff[role].mfa_enabled = DEMO_TOTP_SECRET, True
     officer = staff["loan_officer"]
     rng = random.Random(2026)
     today = clock.today()
@@ -126,5 +131,19 @@ def register_demo_cli(app) -> None:
         click.echo(f"\nDemo logins (password for all: {DEMO_PASSWORD})")
         for email, role, _name in STAFF:
             click.echo(f"  {role:<13} {email}")
-        click.echo(f"  {'customer':<13} {CUSTOMER_PHONE} (mobile number)")
+        click.echo(f"  {'customer':<13} {CUSTOMER_PHONE} (mobile number; or sign in with OTP: the dev inbox at "
+                   "/dev/inbox shows the code)")
+        click.echo(f"\nAdmin and risk officer also need a TOTP code: run `flask --app wsgi demo-totp`, or add the "
+                   f"secret {DEMO_TOTP_SECRET} to an authenticator app.")
         click.echo("\nOpen http://127.0.0.1:5000\n")
+
+    @app.cli.command("demo-totp")
+    def demo_totp_command():
+        """Print the current TOTP code of the demo admin and risk officer. Development only."""
+        import pyotp
+
+        from portal.clock import clock
+
+        if not current_app.config.get("DEMO_MODE"):
+            raise click.ClickException("demo-totp runs only with DEMO_MODE (the development config)")
+        click.echo(pyotp.TOTP(DEMO_TOTP_SECRET).at(clock().now()))

@@ -52,7 +52,7 @@ def error_response(status: int, message: str):
     db.session.rollback()
     if wants_json():
         return jsonify(error=message, status=status), status
-    template = {403: "403", 404: "404", 422: "422"}.get(status, "500" if status >= 500 else "422")
+    template = {403: "403", 404: "404", 422: "422", 429: "429"}.get(status, "500" if status >= 500 else "422")
     if request.headers.get("HX-Request") and not request.headers.get("HX-Boosted"):
         # show the message at the top of the page instead of replacing whatever the request aimed at
         headers = {"HX-Retarget": "#flash-area", "HX-Reswap": "afterbegin"}
@@ -71,6 +71,9 @@ def register_error_handlers(app) -> None:
     def handle_http_error(exc: HTTPException):
         if exc.code and exc.code < 400:
             return exc
+        if exc.code == 429:
+            # Flask-Limiter's RateLimitExceeded: the route's error_message says what was limited
+            return error_response(429, exc.description or "Too many requests. Wait a few minutes and try again.")
         if exc.code == 413:
             limit_mb = (app.config.get("MAX_CONTENT_LENGTH") or 0) // (1024 * 1024)
             return error_response(413, f"The upload is too large: at most {limit_mb} MB per request.")

@@ -30,26 +30,32 @@ class Perm(StrEnum):
 
     APPLY = "apply"                      # customer: apply, track, see own loans
     REVIEW_APPLICATIONS = "review_applications"
+    REVIEW_KYC = "review_kyc"             # KYC queue, review and approve/reject documents
     DECIDE_APPLICATIONS = "decide_applications"
     VIEW_CUSTOMERS = "view_customers"
     VIEW_LOANS = "view_loans"
     VIEW_PORTFOLIO = "view_portfolio"
     VIEW_AUDIT = "view_audit"
     IMPORT_BOOK = "import_book"
-    MANAGE_USERS = "manage_users"
+    MANAGE_USERS = "manage_users"        # users page, freeze/unfreeze, reset MFA, login log
     USE_API = "use_api"
+    OWN_SECURITY = "own_security"        # every signed-in user: own sessions and MFA
 
 
 ROLE_PERMS: dict[Role, frozenset[Perm]] = {
     Role.CUSTOMER: frozenset({Perm.APPLY}),
     Role.LOAN_OFFICER: frozenset({Perm.REVIEW_APPLICATIONS, Perm.DECIDE_APPLICATIONS, Perm.VIEW_CUSTOMERS,
-                                  Perm.VIEW_LOANS, Perm.USE_API}),
+                                  Perm.VIEW_LOANS, Perm.USE_API, Perm.REVIEW_KYC}),
     Role.RISK_OFFICER: frozenset({Perm.REVIEW_APPLICATIONS, Perm.DECIDE_APPLICATIONS, Perm.VIEW_CUSTOMERS,
-                                  Perm.VIEW_LOANS, Perm.VIEW_PORTFOLIO, Perm.USE_API}),
+                                  Perm.VIEW_LOANS, Perm.VIEW_PORTFOLIO, Perm.USE_API, Perm.REVIEW_KYC}),
     Role.SUPPORT: frozenset({Perm.VIEW_CUSTOMERS, Perm.VIEW_LOANS}),
     Role.ADMIN: frozenset({Perm.VIEW_CUSTOMERS, Perm.VIEW_LOANS, Perm.VIEW_PORTFOLIO, Perm.VIEW_AUDIT,
-                           Perm.IMPORT_BOOK, Perm.MANAGE_USERS, Perm.REVIEW_APPLICATIONS, Perm.USE_API}),
+                           Perm.IMPORT_BOOK, Perm.MANAGE_USERS, Perm.REVIEW_APPLICATIONS, Perm.USE_API,
+                           Perm.REVIEW_KYC}),
 }
+
+# every signed-in user manages their own sessions and two-step verification
+ROLE_PERMS = {role: perms | {Perm.OWN_SECURITY} for role, perms in ROLE_PERMS.items()}
 
 
 def has_permission(user, perm: Perm) -> bool:

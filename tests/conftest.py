@@ -107,12 +107,29 @@ def post_form(client, url: str, data: dict, *, page: str = "/login", **kwargs):
 
 @pytest.fixture
 def login_as(client, db):
-    """``login_as(user)`` signs ``user`` in on ``client`` (Flask-Login session)."""
+    """``login_as(user)`` signs ``user`` in on ``client``: an open UserSession (committed) and a Flask-Login
+    session cookie carrying its key, as a real sign-in makes (no password or MFA step)."""
+    from portal.auth.sessions import SESSION_KEY, start_session
+    from portal.clock import clock
 
     def _login(user):
+        row = start_session(user, ip="127.0.0.1", user_agent="pytest", now=clock().now())
+        db.session.commit()
         with client.session_transaction() as session:
             session["_user_id"] = user.get_id()
             session["_fresh"] = True
+            session[SESSION_KEY] = row.session_key
         return user
 
     return _login
+
+
+@pytest.fixture(autouse=True)
+def _reset_rate_limits(request):
+    """Rate-limit counters (Flask-Limiter, in-memory in tests) start empty in every test that uses the app."""
+    if "app" in request.fixturenames:
+        from portal.extensions import limiter
+
+        request.getfixturevalue("app")
+        limiter.reset()
+    yield

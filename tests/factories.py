@@ -15,9 +15,14 @@ from portal.onboarding.services import register_customer
 _seq = itertools.count(1)
 
 
-def make_staff(role: str = "loan_officer", email: str | None = None, password: str = "correct-horse-1"):
-    return create_user(email=email or f"{role}{next(_seq)}@example.test", role=role, password=password,
+def make_staff(role: str = "loan_officer", email: str | None = None, password: str = "correct-horse-1",
+               totp_secret: str | None = None):
+    """A staff user; with ``totp_secret`` the user is enrolled in MFA (required for admin and risk officer)."""
+    user = create_user(email=email or f"{role}{next(_seq)}@example.test", role=role, password=password,
                        display_name=f"{role.replace('_', ' ').title()} {next(_seq)}")
+    if totp_secret:
+        user.totp_secret, user.mfa_enabled = totp_secret, True
+    return user
 
 
 def make_customer(*, salary: str = "50000", password: str | None = "customer-pass-1", phone: str | None = None,

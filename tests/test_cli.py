@@ -56,6 +56,10 @@ def test_seed_demo_loads_every_state_once(app, db):
 
     statuses = set(db.session.scalars(select(LoanApplication.status).distinct()))
     assert {"scored", "in_review", "disbursed", "rejected", "withdrawn"} <= statuses
+    admin = db.session.scalar(select(User).where(User.email == "admin@demo.test"))
+    assert admin.mfa_enabled and admin.totp_secret  # demo admin is enrolled: demo-totp prints its code
+    code = runner.invoke(args=["demo-totp"])
+    assert code.exit_code == 0 and code.output.strip().isdigit() and len(code.output.strip()) == 6
     users = db.session.scalar(select(func.count()).select_from(User))
     assert runner.invoke(args=["seed-demo"]).exit_code == 0
     assert db.session.scalar(select(func.count()).select_from(User)) == users

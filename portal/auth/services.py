@@ -3,9 +3,12 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
+from flask import current_app
 from sqlalchemy import select
 
 from portal.audit.services import record
@@ -19,11 +22,13 @@ _fast_hasher = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)  # t
 
 
 def _get_hasher() -> PasswordHasher:
-    from flask import current_app, has_app_context
+    from flask import has_app_context
 
     if has_app_context() and current_app.config.get("FAST_PASSWORD_HASHING"):
         return _fast_hasher
     return _hasher
+
+
 DEFAULT_INSTITUTION = "default"
 MIN_PASSWORD = 8
 
@@ -78,17 +83,102 @@ def create_user(*, email: str | None, role: str, password: str, display_name: st
     return user
 
 
-def authenticate(login: str, password: str, *, ip: str | None, request_id: str | None, now) -> User | None:
-    """The active user whose email (or phone) and password match, else None. Logs a LoginEvent."""
-    login = login.strip().lower()
+@dataclass(frozen=True)
+class SignIn:
+    """The outcome of a password attempt: ``user`` (None for an unknown login), ``ok`` when the password was
+    right and the account may sign in, ``reason`` (ok | unknown_user | bad_password | locked | frozen) and a
+    ``message`` for the person signing in (empty when ok)."""
+
+    user: User | None
+    ok: bool
+    reason: str
+    message: str = ""
+
+
+BAD_CREDENTIALS = "The email/mobile number or the password is not right."
+
+
+def log_login(*, login: str, user: User | None, success: bool, reason: str, ip: str | None,
+              user_agent: str | None, request_id: str | None, now: datetime) -> LoginEvent:
+    """Add a LoginEvent (the login log; never a password or a code). ``reason``: ok, bad_password,
+    unknown_user, locked, frozen, mfa_required, mfa_failed, otp_failed, otp_expired, otp_locked, no_otp."""
+    event = LoginEvent(user_id=user.id if user else None, login=(login or "")[:254], success=success, ip=ip,
+                       user_agent=(user_agent or "")[:300] or None, reason=reason[:60], request_id=request_id,
+                       occurred_at=now)
+    db.session.add(event)
+    return event
+
+
+def is_locked(user: User, now: datetime) -> bool:
+    """True while ``user.locked_until`` lies in the future."""
+    return user.locked_until is not None and user.locked_until > now
+
+
+def locked_message(user: User) -> str:
+    """'This account is locked ... until 10:15 IST' for a locked user (local time of PORTAL_TIMEZONE)."""
+    from zoneinfo import ZoneInfo
+
+    tz = ZoneInfo(current_app.config.get("PORTAL_TIMEZONE", "Asia/Kolkata"))
+    until = user.locked_until.astimezone(tz)
+    return (f"This account is locked after too many failed attempts. Try again after {until:%H:%M} "
+            f"({until.tzname()}), or ask an administrator.")
+
+
+def record_failure(user: User, *, now: datetime) -> bool:
+    """Count a failed password or MFA code for ``user``; at config ``LOGIN_MAX_FAILURES`` (5) consecutive
+    failures lock the account for ``LOGIN_LOCK_MINUTES`` (15) and restart the count. True when it locked."""
+    user.failed_logins = (user.failed_logins or 0) + 1
+    if user.failed_logins >= current_app.config.get("LOGIN_MAX_FAILURES", 5):
+        user.locked_until = now + timedelta(minutes=current_app.config.get("LOGIN_LOCK_MINUTES", 15))
+        user.failed_logins = 0
+        return True
+    return False
+
+
+def record_success(user: User, *, now: datetime) -> None:
+    """A completed sign-in: the failure count and any lock are cleared, ``last_login_at`` set."""
+    user.failed_logins, user.locked_until, user.last_login_at = 0, None, now
+
+
+def check_password(login: str, password: str, *, ip: str | None, user_agent: str | None,
+                   request_id: str | None, now: datetime, log_success: bool = True) -> SignIn:
+    """Check a password attempt for the user whose email (or phone) is ``login`` and log it (LoginEvent).
+
+    Order: unknown login -> ``unknown_user``; a locked account -> ``locked`` (the password is not even
+    checked); a wrong password -> ``bad_password`` (counts towards the lockout; the 5th locks); a frozen account
+    with the right password -> ``frozen``; else ok (failure count cleared). With ``log_success=False`` an
+    ok result is not logged: the caller logs the end of the sign-in (e.g. after the MFA step). Flushes only."""
+    login = (login or "").strip().lower()
     user = db.session.scalar(select(User).where((User.email == login) | (User.phone == login)))
-    ok = user is not None and user.is_active and verify_password(user, password)
-    db.session.add(LoginEvent(user_id=user.id if user else None, login=login[:254], success=ok, ip=ip,
-                              request_id=request_id, occurred_at=now))
-    if ok:
-        user.last_login_at = now
-        return user
-    return None
+    common = {"login": login, "user": user, "ip": ip, "user_agent": user_agent, "request_id": request_id,
+              "now": now}
+    if user is None:
+        _get_hasher().hash(password or "-")  # the same work as a known login: no timing hint
+        log_login(success=False, reason="unknown_user", **common)
+        return SignIn(None, False, "unknown_user", BAD_CREDENTIALS)
+    if is_locked(user, now):
+        log_login(success=False, reason="locked", **common)
+        return SignIn(user, False, "locked", locked_message(user))
+    if not verify_password(user, password):
+        locked = record_failure(user, now=now)
+        log_login(success=False, reason="bad_password", **common)
+        return SignIn(user, False, "bad_password", locked_message(user) if locked else BAD_CREDENTIALS)
+    if user.status == "frozen":
+        log_login(success=False, reason="frozen", **common)
+        return SignIn(user, False, "frozen",
+                      "This login is frozen. Ask an administrator of your institution to unfreeze it.")
+    if log_success:
+        record_success(user, now=now)
+        log_login(success=True, reason="ok", **common)
+    return SignIn(user, True, "ok")
+
+
+def authenticate(login: str, password: str, *, ip: str | None, request_id: str | None, now,
+                 user_agent: str | None = None) -> User | None:
+    """The user whose email (or phone) and password match and who may sign in, else None. Logs a LoginEvent
+    (see ``check_password``, which also applies the lockout)."""
+    result = check_password(login, password, ip=ip, user_agent=user_agent, request_id=request_id, now=now)
+    return result.user if result.ok else None
 
 
 def create_api_token(user: User, *, name: str = "api", actor=None) -> str:

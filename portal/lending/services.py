@@ -17,6 +17,7 @@ from portal.lending.models import ApplicationEvent, Installment, Loan, LoanAppli
 from portal.lending.schedule import amortization_schedule
 from portal.lending.states import ApplicationStatus as S
 from portal.lending.states import LoanStatus, check_transition
+from portal.onboarding.consents import check_scoring_allowed
 from portal.onboarding.models import Customer
 
 BANDS = (("AA", 80), ("A", 51), ("B", 31), ("C", 11), ("D", 0))
@@ -118,7 +119,9 @@ def submit_application(customer: Customer, product: Product, *, amount: Decimal,
     """Create an application, submit it and score it (draft -> submitted -> scored) on the business date.
 
     The rate is the product's unless given. The same ``idempotency_key`` returns the first application.
-    Raises DomainError for amounts/tenures outside the product, PermissionDenied for another's customer.
+    Raises DomainError for amounts/tenures outside the product or when the customer withdrew (or never gave)
+    the bureau-check consent after being asked for it (``consents.check_scoring_allowed``), PermissionDenied
+    for another's customer.
     """
     if idempotency_key:
         existing = db.session.scalar(select(LoanApplication).where(LoanApplication.idempotency_key == idempotency_key))
@@ -129,6 +132,7 @@ def submit_application(customer: Customer, product: Product, *, amount: Decimal,
     if customer.institution_id != product.institution_id:
         raise PermissionDenied("this product is not offered to this customer")
     check_product_bounds(product, amount, tenure)
+    check_scoring_allowed(customer)  # no new scoring after the bureau-check consent is withdrawn
     now = clock.now()
     as_of = current_business_date(customer.institution_id, clock)
     rate = product.interest_rate if interest_rate is None else interest_rate

@@ -17,6 +17,7 @@ from portal.lending import queries, services
 from portal.lending.forms import ApplyForm, DecisionForm, QueueFilterForm, RejectForm
 from portal.lending.models import Loan, LoanApplication, Product
 from portal.lending.states import ApplicationStatus
+from portal.onboarding.consents import check_scoring_allowed
 from portal.onboarding.models import Customer
 from portal.onboarding.services import customer_for_user
 from portal.security import Perm, require_permission
@@ -37,6 +38,14 @@ def _products(institution_id: int) -> list[Product]:
                                                          Product.active.is_(True)).order_by(Product.id)))
 
 
+def _assessment(customer: Customer, as_of):
+    """The customer's score and current debt, or None while no income is recorded (a customer who signed up
+    by OTP has monthly salary 0.00 until the onboarding wizard fills it in)."""
+    if customer.monthly_salary <= 0:
+        return None
+    return services.assess(customer, amount=Decimal("1.00"), tenure=12, interest_rate=Decimal("12"), as_of=as_of)
+
+
 @bp.get("/me")
 @require_permission(Perm.APPLY)
 def customer_dashboard():
@@ -45,7 +54,7 @@ def customer_dashboard():
     loans = db.session.scalars(queries.customer_loans(customer.id)).all()
     applications = db.session.scalars(select(LoanApplication).where(LoanApplication.customer_id == customer.id)
                                       .order_by(LoanApplication.id.desc()).limit(5)).all()
-    assessment = services.assess(customer, amount=Decimal("1.00"), tenure=12, interest_rate=Decimal("12"), as_of=as_of)
+    assessment = _assessment(customer, as_of)
     return render_template("lending/customer/dashboard.html", customer=customer, loans=loans,
                            applications=applications, assessment=assessment, as_of=as_of)
 
@@ -100,6 +109,7 @@ def eligibility_panel():
         product = _product_or_404(form.product_id.data, customer.institution_id)
         try:
             services.check_product_bounds(product, form.amount.data, form.tenure.data)
+            check_scoring_allowed(customer)  # no scoring without the bureau-check consent once asked
             as_of = current_business_date(customer.institution_id, clock())
             check = services.assess(customer, amount=form.amount.data, tenure=form.tenure.data,
                                     interest_rate=product.interest_rate, as_of=as_of)
@@ -192,7 +202,7 @@ def review_queue():
                            after=queries.cursor_for(rows[-1], sort))
     return render_page_or_fragment("lending/review/queue.html", "lending/review/_queue_table.html",
                                    form=form, rows=rows, total=total, counts=counts, next_url=next_url,
-                                   status=status)
+                                   status_filter=status)
 
 
 @bp.get("/staff/applications/<int:application_id>")
@@ -280,7 +290,7 @@ def customer_detail(customer_id: int):
     loans = db.session.scalars(queries.customer_loans(customer.id)).all()
     applications = db.session.scalars(select(LoanApplication).where(LoanApplication.customer_id == customer.id)
                                       .order_by(LoanApplication.id.desc())).all()
-    assessment = services.assess(customer, amount=Decimal("1.00"), tenure=12, interest_rate=Decimal("12"), as_of=as_of)
+    assessment = _assessment(customer, as_of)
     return render_template("lending/customers/show.html", customer=customer, loans=loans,
                            applications=applications, assessment=assessment, as_of=as_of)
 

@@ -7,15 +7,30 @@ from flask import url_for
 
 from portal.security import Role
 
+SECURITY = ("Security", "auth.account_sessions")  # own sessions and two-step verification (staff)
+
 NAV: dict[Role, list[tuple[str, str]]] = {
     Role.CUSTOMER: [("Dashboard", "lending.customer_dashboard"), ("Apply for a loan", "lending.apply"),
-                    ("My applications", "lending.my_applications")],
-    Role.LOAN_OFFICER: [("Review queue", "lending.review_queue"), ("Customers", "lending.customers")],
-    Role.RISK_OFFICER: [("Review queue", "lending.review_queue"), ("Customers", "lending.customers"),
-                        ("Portfolio", "reports.portfolio")],
-    Role.SUPPORT: [("Customers", "lending.customers")],
+                    ("My applications", "lending.my_applications"), ("Profile & KYC", "onboarding.wizard_start"),
+                    ("Documents", "onboarding.my_documents")],
+    Role.LOAN_OFFICER: [("Review queue", "lending.review_queue"), ("KYC queue", "onboarding.kyc_queue"),
+                        ("Customers", "lending.customers"), SECURITY],
+    Role.RISK_OFFICER: [("Review queue", "lending.review_queue"), ("KYC queue", "onboarding.kyc_queue"),
+                        ("Customers", "lending.customers"),
+                        ("Portfolio", "reports.portfolio"), SECURITY],
+    Role.SUPPORT: [("Customers", "lending.customers"), SECURITY],
     Role.ADMIN: [("Portfolio", "reports.portfolio"), ("Review queue", "lending.review_queue"),
-                 ("Customers", "lending.customers"), ("Imports", "ingest.imports"), ("Audit log", "audit.audit_log")],
+                 ("KYC queue", "onboarding.kyc_queue"),
+                 ("Customers", "lending.customers"), ("Imports", "ingest.imports"), ("Audit log", "audit.audit_log"),
+                 ("Users", "auth.admin_users"), SECURITY],
+}
+
+
+#: Pages that light up a navigation entry besides its own endpoint.
+ALSO_ACTIVE: dict[str, frozenset[str]] = {
+    "onboarding.wizard_start": frozenset({"onboarding.wizard_step", "onboarding.wizard_save",
+                                          "onboarding.wizard_submit", "onboarding.wizard_result",
+                                          "onboarding.my_consents", "onboarding.confirm_withdraw_consent"}),
 }
 
 
@@ -30,4 +45,5 @@ def nav_items_for(user, endpoint: str | None) -> list[NavItem]:
     """Navigation entries for ``user``'s role; ``active`` marks the current endpoint."""
     if not getattr(user, "is_authenticated", False):
         return []
-    return [NavItem(label, url_for(ep), ep == endpoint) for label, ep in NAV.get(Role(user.role), [])]
+    return [NavItem(label, url_for(ep), ep == endpoint or endpoint in ALSO_ACTIVE.get(ep, ()))
+            for label, ep in NAV.get(Role(user.role), [])]

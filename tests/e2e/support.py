@@ -13,12 +13,25 @@ PHONE = {"width": 390, "height": 844}
 DESKTOP = {"width": 1280, "height": 800}
 
 
-def sign_in(page: Page, login: str, password: str, lands_on: str | None = None) -> None:
-    """Sign in through the form (email for staff, mobile number for customers); wait for the home page."""
+TOTP_SECRET = "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP"  # the enrolled MFA secret of the admins these tests create
+
+
+def sign_in(page: Page, login: str, password: str, lands_on: str | None = None,
+            totp_secret: str | None = None) -> None:
+    """Sign in through the form (email for staff, mobile number for customers); with ``totp_secret`` answer
+    the two-step verification page with the code for the test clock's time; wait for the home page."""
     page.goto("/login")
     page.get_by_label("Email or mobile number").fill(login)
     page.get_by_label("Password").fill(password)
     page.get_by_role("button", name="Sign in").click()
+    if totp_secret:
+        import pyotp
+
+        from tests.conftest import START
+
+        expect(page).to_have_url(re.compile(r"/login/mfa"))
+        page.locator("input[name=code]").fill(pyotp.TOTP(totp_secret).at(START))
+        page.get_by_role("button", name="Verify and sign in").click()
     if lands_on:
         expect(page).to_have_url(re.compile(re.escape(lands_on) + r"$"))
     else:

@@ -9,7 +9,7 @@ from playwright.sync_api import Page, expect
 
 from portal.lending.schedule import emi
 from portal.money import format_inr
-from tests.e2e.support import DESKTOP, sign_in, sign_out
+from tests.e2e.support import DESKTOP, TOTP_SECRET, sign_in, sign_out
 from tests.factories import make_staff
 
 CUSTOMER_MOBILE = "9876501234"
@@ -32,7 +32,7 @@ def nav_link(page: Page, name: str):
 
 def test_customer_applies_officer_disburses_admin_sees_it(db, new_page):
     make_staff("loan_officer", email=OFFICER[0], password=OFFICER[1])
-    make_staff("admin", email=ADMIN[0], password=ADMIN[1])
+    make_staff("admin", email=ADMIN[0], password=ADMIN[1], totp_secret=TOTP_SECRET)
     db.session.commit()  # the server threads use their own sessions: they only see committed rows
     expected_emi = format_inr(emi(Decimal("250000"), Decimal("14"), 24))  # TL-PERSONAL is 14 % p.a.
 
@@ -109,7 +109,7 @@ def test_customer_applies_officer_disburses_admin_sees_it(db, new_page):
     sign_out(page)
 
     # --- an admin sees it in the portfolio and in the audit log
-    sign_in(page, *ADMIN, lands_on="/admin/portfolio")
+    sign_in(page, *ADMIN, lands_on="/admin/portfolio", totp_secret=TOTP_SECRET)
     expect(page.get_by_role("heading", name=re.compile(r"^Portfolio"))).to_be_visible()
     expect(stat_value(page, "Active loans")).to_have_text("1")
     expect(page.get_by_test_id("aum")).to_contain_text("Rs 2,50,000.00")

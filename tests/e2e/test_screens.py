@@ -13,7 +13,7 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from portal.lending import services
-from tests.e2e.support import DESKTOP, PHONE, sign_in
+from tests.e2e.support import DESKTOP, PHONE, TOTP_SECRET, sign_in
 from tests.factories import make_customer, make_loan, make_staff, term_product
 
 PASSWORD = "screens-pass-1"
@@ -42,7 +42,7 @@ def shot_dir(tmp_path_factory) -> Path:
 def _data(db, clock):
     """A small book: a customer with history, a scored application, a disbursed loan, a few other customers."""
     officer = make_staff("loan_officer", email="officer@example.test", password=PASSWORD)
-    admin = make_staff("admin", email="admin@example.test", password=PASSWORD)
+    admin = make_staff("admin", email="admin@example.test", password=PASSWORD, totp_secret=TOTP_SECRET)
     customer = make_customer(salary="100000", phone="9876500001", password=PASSWORD,
                              first_name="Meera", last_name="Venkataraman-Iyer")
     make_loan(customer, amount="300000", tenure=36, emi="9964.30", paid_on_time=22, approved_on=date(2024, 12, 10),
@@ -82,7 +82,7 @@ def test_every_page_fits_a_phone_and_logs_no_errors(db, clock, new_page, shot_di
     for login, urls in visits.items():
         page = new_page(DESKTOP)
         if login:
-            sign_in(page, login, PASSWORD)
+            sign_in(page, login, PASSWORD, totp_secret=TOTP_SECRET if login.startswith("admin") else None)
         for size_name, size in (("phone", PHONE), ("desktop", DESKTOP)):
             page.set_viewport_size(size)
             for url in urls:

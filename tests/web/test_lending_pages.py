@@ -55,7 +55,9 @@ def test_customer_applies_after_the_instant_check_and_officer_approves(client, d
     assert db.session.query(LoanApplication).count() == 1
 
     login_as(officer)
-    queue = client.get("/staff/applications").get_data(as_text=True)
+    response = client.get("/staff/applications")
+    assert response.status_code == 200
+    queue = response.get_data(as_text=True)
     assert f'/staff/applications/{app.id}"' in queue
     frag = client.get("/staff/applications?band=", headers={"HX-Request": "true"}).get_data(as_text=True)
     assert frag.lstrip().startswith('<div id="queue-table">')
@@ -101,13 +103,18 @@ def test_roles_are_checked_on_every_page(client, db, login_as):
     assert client.get("/me").status_code == 403
 
 
-def test_staff_sign_in_with_email_and_password(client, db):
-    make_staff("admin", email="boss@example.test", password="long-password-1")
+def test_staff_sign_in_with_email_and_password(client, db, clock):
+    import pyotp
+
+    admin = make_staff("admin", email="boss@example.test", password="long-password-1")
+    admin.totp_secret, admin.mfa_enabled = pyotp.random_base32(), True  # admins sign in with a TOTP code too
     db.session.commit()
     bad = post_form(client, "/login", {"login": "boss@example.test", "password": "wrong-password"})
     assert bad.status_code == 422 and "not right" in bad.get_data(as_text=True)
     ok = post_form(client, "/login", {"login": "BOSS@example.test", "password": "long-password-1"})
-    assert ok.status_code == 302
+    assert ok.status_code == 302 and ok.headers["Location"].endswith("/login/mfa")
+    code = pyotp.TOTP(admin.totp_secret).at(clock.now())
+    assert post_form(client, "/login/mfa", {"code": code}, page="/login/mfa").status_code == 302
     assert client.get("/admin/portfolio").status_code == 200
     assert "Business date" in client.get("/admin/portfolio").get_data(as_text=True)
 
