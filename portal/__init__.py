@@ -48,8 +48,8 @@ def create_app(config: BaseConfig | type | None = None) -> Flask:
         Path(uri[len("sqlite:///"):]).parent.mkdir(parents=True, exist_ok=True)
     app.extensions["clock"] = SystemClock(app.config["PORTAL_TIMEZONE"])
     configure_logging(app)
+    register_request_id(app)  # first, so every later hook and log line has the request id
     register_extensions(app)
-    register_request_id(app)
     register_blueprints(app)
     from portal.errors import register_error_handlers
 

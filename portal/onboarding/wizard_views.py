@@ -156,6 +156,11 @@ def wizard_save(step: str):
     customer = _me()
     _step_or_404(step)
     if not wizard.is_editable(customer):
+        if step == "documents" and customer.onboarding_submitted_at is not None:
+            # After a KYC rejection the customer re-uploads on this step; the upload itself sends the onboarding
+            # back for review (documents.refresh_kyc_status -> "submitted"), so Continue leads to the result.
+            flash("Your documents are with the officer for KYC review.", "success")
+            return hx_redirect(url_for("onboarding.wizard_result"))
         raise DomainError("Your profile has been submitted; it can no longer be changed here.", 409)
     if not wizard.can_open(customer, step):
         return redirect(url_for("onboarding.wizard_step", step=wizard.reached_step(customer)), 303)

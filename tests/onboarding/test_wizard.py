@@ -321,6 +321,12 @@ def test_after_a_kyc_rejection_the_customer_must_upload_again(wizard, customer, 
     assert wizard.upload("aadhaar").status_code == 200
     assert _fresh(db, customer).kyc_status == "submitted"
     assert wizard.get().headers["Location"].endswith("/onboarding/result")
+    # Continue on the documents step (where the re-upload happened) leads to the result, not to a 409
+    r = wizard.post("documents", {}, htmx=True)
+    assert r.status_code == 204 and r.headers["HX-Redirect"] == "/onboarding/result"
+    assert "with the officer for KYC review" in wizard.get("result").get_data(as_text=True)
+    assert wizard.post("documents", {}).headers["Location"].endswith("/onboarding/result")
+    assert wizard.post("personal").status_code == 409  # the other steps stay closed
 
 
 def test_dashboard_links_to_the_wizard_until_submitted(wizard, client):
