@@ -35,6 +35,17 @@ def money(value: Decimal | int | str) -> Decimal:
     return quantize(result)
 
 
+def as_decimal(value: Decimal | int, name: str) -> Decimal:
+    """Coerce a Decimal or int argument called ``name`` to Decimal (no rounding): TypeError for float/bool
+    (floats are never money or rates), ValueError for NaN/infinity. Used by the pure maths modules."""
+    if isinstance(value, bool) or not isinstance(value, (Decimal, int)):
+        raise TypeError(f"{name} must be a Decimal or int, not {type(value).__name__}")
+    result = Decimal(value)
+    if not result.is_finite():
+        raise ValueError(f"{name} must be a finite number, got {value!r}")
+    return result
+
+
 def quantize(value: Decimal, places: Decimal = PAISA) -> Decimal:
     """Round a Decimal half-up to ``places`` (default: the paisa)."""
     return value.quantize(places, rounding=ROUND_HALF_UP)

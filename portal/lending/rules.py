@@ -23,7 +23,7 @@ from datetime import date
 from decimal import ROUND_HALF_UP, Decimal, localcontext
 
 from portal.lending.schedule import add_months, emi
-from portal.money import LAKH, format_inr, quantize
+from portal.money import LAKH, as_decimal, format_inr, quantize
 
 __all__ = [
     "APPROVED_LIMIT_MULTIPLIER",
@@ -70,14 +70,7 @@ _PRECISION = 40
 _ZERO = Decimal("0.00")
 
 
-def _decimal(value: Decimal | int, name: str) -> Decimal:
-    """Coerce Decimal/int to Decimal; TypeError for float/bool, ValueError for NaN/inf."""
-    if isinstance(value, bool) or not isinstance(value, (Decimal, int)):
-        raise TypeError(f"{name} must be a Decimal or int, not {type(value).__name__}")
-    result = Decimal(value)
-    if not result.is_finite():
-        raise ValueError(f"{name} must be a finite number, got {value!r}")
-    return result
+_decimal = as_decimal  # the shared coercion rule (portal/money.py)
 
 
 def _int(value: int, name: str) -> int:

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal, localcontext
 
-from portal.money import quantize
+from portal.money import as_decimal, quantize
 
 __all__ = [
     "ScheduleRow",
@@ -38,14 +38,7 @@ PRECISION = 40
 _ZERO = Decimal("0.00")
 
 
-def _decimal(value: Decimal | int, name: str) -> Decimal:
-    """Coerce Decimal/int to Decimal; TypeError for float/bool, ValueError for NaN/inf."""
-    if isinstance(value, bool) or not isinstance(value, (Decimal, int)):
-        raise TypeError(f"{name} must be a Decimal or int, not {type(value).__name__}")
-    result = Decimal(value)
-    if not result.is_finite():
-        raise ValueError(f"{name} must be a finite number, got {value!r}")
-    return result
+_decimal = as_decimal  # the shared coercion rule (portal/money.py)
 
 
 def _months(value: int, name: str = "tenure_months") -> int:
