@@ -1,6 +1,7 @@
 # Credit Lifecycle Portal — developer and CI entry points.
 #   make run      dev server on 127.0.0.1:5000 (embedded SQLite under instance/, demo data)
 #   make worker   RQ worker (needs REDIS_URL)
+#   make cron     RQ cron scheduler for the periodic jobs (needs REDIS_URL)
 #   make test     system packages + venv, then the whole pytest suite (CI: .ci/run)
 
 SHELL := /bin/bash
@@ -12,7 +13,7 @@ FLASK := $(VENV)/bin/flask --app wsgi
 STAMP := $(VENV)/.stamp
 REQUIREMENTS := $(wildcard requirements*.txt)
 
-.PHONY: venv run worker test system-deps lint bench clean
+.PHONY: venv run worker cron test system-deps lint bench clean
 
 venv: $(STAMP)
 
@@ -33,6 +34,11 @@ run: venv
 worker: venv
 	@test -n "$$REDIS_URL" || { echo "worker: set REDIS_URL (e.g. redis://127.0.0.1:6379/0)" >&2; exit 1; }
 	$(FLASK) rq-worker default billing exports notifications ocr
+
+# RQ's cron scheduler (jobs/schedule.py): score recalculation Sundays 02:00 IST; run one next to the workers.
+cron: venv
+	@test -n "$$REDIS_URL" || { echo "cron: set REDIS_URL (e.g. redis://127.0.0.1:6379/0)" >&2; exit 1; }
+	$(FLASK) rq-cron
 
 test: venv system-deps
 	$(VENV)/bin/pytest -q

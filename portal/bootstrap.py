@@ -1,5 +1,5 @@
-"""Reference data every database needs: the default institution, the standard term-loan product and the
-consent texts.
+"""Reference data every database needs: the default institution, the standard term-loan product, the
+consent texts and the built-in scorecards.
 Idempotent; run by ``flask --app wsgi init-data`` (and by ``seed-demo``)."""
 from __future__ import annotations
 
@@ -30,4 +30,7 @@ def ensure_reference_data() -> tuple[Institution, Product]:
     from portal.onboarding.consents import ensure_default_texts
 
     ensure_default_texts()  # version 1 of the consent texts: terms, kyc_processing, bureau_check, marketing
+    from portal.scoring.services import ensure_builtin_scorecards
+
+    ensure_builtin_scorecards()  # loan-history and savings-balance v1 (the migration creates them too)
     return institution, product

@@ -175,6 +175,14 @@ def register_cli(app) -> None:
         click.echo(f"rejected:  {batch.rejected_count} rows")
         click.echo(f"elapsed:   {elapsed:.2f} s")
 
+    from portal.scoring.cli import register_scoring_cli
+
+    register_scoring_cli(app)
+
+    from portal.lending.cli import register_lending_cli
+
+    register_lending_cli(app)
+
     from portal.demo import register_demo_cli
 
     register_demo_cli(app)

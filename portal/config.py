@@ -49,6 +49,14 @@ class BaseConfig:
     SESSION_COOKIE_SAMESITE = "Lax"
     DEMO_MODE = False
     PAGE_SIZE = 25
+    # review workflow and offers (issue 4)
+    REVIEW_SLA_BUSINESS_DAYS = 2               # a decision is due 2 business days after (re)submission
+    OFFER_VALID_DAYS = 7                       # an offer expires 7 days after it is made (the expiry job)
+    KFS_COOLING_OFF_DAYS = 3                   # the borrower may exit without penalty within this many days
+    KFS_GRIEVANCE_CONTACT = ("Grievance Redressal Officer, Default Lender: grievance@lender.example, "
+                             "1800-000-0000 (toll-free, 9:30-18:00 IST, Monday to Friday)")
+    KFS_RECOVERY_CONTACT = ("Collections desk, Default Lender: collections@lender.example, 1800-000-0001; "
+                            "recovery agents carry an authorisation letter and contact you only 08:00-19:00")
 
     def validate(self) -> None:
         """Raise RuntimeError when a required setting is missing."""

@@ -69,21 +69,38 @@ def seed_demo(*, clock, customers: int = 40) -> dict:
                                 emis_paid_on_time=max(0, months - rng.choice([0, 0, 0, 1, 3, 6])),
                                 approved_on=approved, end_on=end, source="import", status="active"))
     db.session.flush()
-    # applications in every state of the review: waiting, in review, approved (disbursed), rejected, withdrawn
+    # applications in every state of the review: waiting, in review, asked for information, escalated (with an
+    # override waiting for a risk officer), offered (waiting for the customer), disbursed, rejected, withdrawn
+    from portal.lending import offers, review
+
     made = {"scored": 0, "in_review": 0, "disbursed": 0, "rejected": 0, "withdrawn": 0}
     for n, person in enumerate(people):
         amount = Decimal(rng.randrange(2, 40) * 25000)
         app = services.submit_application(person, product, amount=amount, tenure=rng.choice([12, 24, 36, 60]),
                                           actor=person.user, clock=clock)
         fate = n % 6
-        if fate == 1:
+        if fate == 1 and n % 12 == 7:
+            review.request_information(app, question="Please upload your last three salary slips and tell us "
+                                                     "your employer's name.", actor=officer, clock=clock)
+        elif fate == 1:
             services.start_review(app, actor=officer, clock=clock)
         elif fate == 2 and app.eligible:
-            services.approve_application(app, actor=officer, clock=clock, note="Demo: verified income")
+            offer = services.approve_application(app, actor=officer, clock=clock, note="Demo: verified income")
+            services.accept_offer(offer, customer=person, shown_digest=offers.kfs_digest(offers.render_kfs(offer)),
+                                  ip="127.0.0.1", actor=person.user, clock=clock)
         elif fate == 3:
-            services.reject_application(app, actor=officer, clock=clock, note="Demo: income could not be verified")
+            services.reject_application(app, actor=officer, clock=clock, reason_code="income_unverified",
+                                        note="Demo: income could not be verified")
         elif fate == 4:
             services.withdraw_application(app, customer=person, actor=person.user, clock=clock)
+        elif fate == 5 and n % 12 == 11:
+            for check in services.failed_checks(app):
+                review.request_override(app, rule=check["name"], actor=officer, clock=clock,
+                                        reason="Demo: salary rises next month (offer letter seen).")
+            review.escalate_application(app, reason="Demo: a second opinion on this file, please.", actor=officer,
+                                        clock=clock)
+        elif fate == 5 and app.eligible:
+            services.approve_application(app, actor=officer, clock=clock, note="Demo: waiting for the customer")
         made[app.status] = made.get(app.status, 0) + 1
     return {"created": True, "customers": len(people), **made}
 

@@ -3,6 +3,24 @@ from portal.audit.models import AuditEvent  # noqa: F401
 from portal.auth.models import ApiToken, Institution, LoginEvent, OtpChallenge, User, UserSession  # noqa: F401
 from portal.business_date import BusinessDate  # noqa: F401
 from portal.ingest.models import ImportBatch  # noqa: F401
-from portal.lending.models import ApplicationEvent, Installment, Loan, LoanApplication, Product  # noqa: F401
+from portal.lending.models import (  # noqa: F401
+    ApplicationEvent,
+    InfoRequest,
+    Installment,
+    Loan,
+    LoanApplication,
+    Offer,
+    Override,
+    Product,
+)
 from portal.notifications.models import Notification  # noqa: F401
 from portal.onboarding.models import Consent, ConsentText, Customer, KycDocument  # noqa: F401
+from portal.scoring.models import (  # noqa: F401
+    SavingsAccount,
+    SavingsTransaction,
+    Scorecard,
+    ScorecardVersion,
+    ScoreResult,
+    ScoringRun,
+    TransactionImport,
+)

@@ -32,6 +32,8 @@ class Perm(StrEnum):
     REVIEW_APPLICATIONS = "review_applications"
     REVIEW_KYC = "review_kyc"             # KYC queue, review and approve/reject documents
     DECIDE_APPLICATIONS = "decide_applications"
+    DECIDE_ESCALATIONS = "decide_escalations"  # risk officer: decide escalated applications
+    CHECK_OVERRIDES = "check_overrides"        # risk officer: the checker of rule overrides (maker-checker)
     VIEW_CUSTOMERS = "view_customers"
     VIEW_LOANS = "view_loans"
     VIEW_PORTFOLIO = "view_portfolio"
@@ -40,18 +42,22 @@ class Perm(StrEnum):
     MANAGE_USERS = "manage_users"        # users page, freeze/unfreeze, reset MFA, login log
     USE_API = "use_api"
     OWN_SECURITY = "own_security"        # every signed-in user: own sessions and MFA
+    MANAGE_SCORECARDS = "manage_scorecards"  # scorecard editor: drafts, publish, compare, backtest, recalculate
+    IMPORT_TRANSACTIONS = "import_transactions"  # savings-transactions CSV behind the seed 004 score
 
 
 ROLE_PERMS: dict[Role, frozenset[Perm]] = {
     Role.CUSTOMER: frozenset({Perm.APPLY}),
     Role.LOAN_OFFICER: frozenset({Perm.REVIEW_APPLICATIONS, Perm.DECIDE_APPLICATIONS, Perm.VIEW_CUSTOMERS,
                                   Perm.VIEW_LOANS, Perm.USE_API, Perm.REVIEW_KYC}),
-    Role.RISK_OFFICER: frozenset({Perm.REVIEW_APPLICATIONS, Perm.DECIDE_APPLICATIONS, Perm.VIEW_CUSTOMERS,
-                                  Perm.VIEW_LOANS, Perm.VIEW_PORTFOLIO, Perm.USE_API, Perm.REVIEW_KYC}),
+    Role.RISK_OFFICER: frozenset({Perm.REVIEW_APPLICATIONS, Perm.DECIDE_APPLICATIONS, Perm.DECIDE_ESCALATIONS,
+                                  Perm.CHECK_OVERRIDES, Perm.VIEW_CUSTOMERS,
+                                  Perm.VIEW_LOANS, Perm.VIEW_PORTFOLIO, Perm.USE_API, Perm.REVIEW_KYC,
+                                  Perm.MANAGE_SCORECARDS, Perm.IMPORT_TRANSACTIONS}),
     Role.SUPPORT: frozenset({Perm.VIEW_CUSTOMERS, Perm.VIEW_LOANS}),
     Role.ADMIN: frozenset({Perm.VIEW_CUSTOMERS, Perm.VIEW_LOANS, Perm.VIEW_PORTFOLIO, Perm.VIEW_AUDIT,
                            Perm.IMPORT_BOOK, Perm.MANAGE_USERS, Perm.REVIEW_APPLICATIONS, Perm.USE_API,
-                           Perm.REVIEW_KYC}),
+                           Perm.REVIEW_KYC, Perm.IMPORT_TRANSACTIONS}),
 }
 
 # every signed-in user manages their own sessions and two-step verification

@@ -48,3 +48,19 @@ def make_loan(customer, *, amount: str = "100000", rate: str = "12", tenure: int
     db.session.add(loan)
     db.session.flush()
     return loan
+
+
+def accept_offer(offer, clock, ip: str = "127.0.0.1"):
+    """The customer accepts ``offer`` after reading its KFS as rendered now (sanction + disbursement); the loan."""
+    from portal.lending import offers, services
+
+    customer = offer.application.customer
+    return services.accept_offer(offer, customer=customer, shown_digest=offers.kfs_digest(offers.render_kfs(offer)),
+                                 ip=ip, actor=customer.user, clock=clock)
+
+
+def approve_and_disburse(app, officer, clock, note: str | None = None):
+    """An officer approves ``app`` (an offer) and its customer accepts it: the disbursed loan."""
+    from portal.lending import services
+
+    return accept_offer(services.approve_application(app, actor=officer, clock=clock, note=note), clock)

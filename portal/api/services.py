@@ -18,7 +18,7 @@ from portal.extensions import db
 from portal.lending.models import Loan, LoanApplication, Product
 from portal.lending.services import (
     Assessment,
-    approve_application,
+    approve_straight_through,
     assess,
     check_product_bounds,
     reject_application,
@@ -137,10 +137,10 @@ def _outcome(app: LoanApplication) -> LoanDecision:
 def _decide(app: LoanApplication, *, actor, clock) -> LoanDecision:
     """Approve an eligible application (sanction + disburse) or reject it with the failed checks."""
     if app.eligible:
-        approve_application(app, actor=actor, clock=clock, note=APPROVAL_NOTE)
+        approve_straight_through(app, actor=actor, clock=clock, note=APPROVAL_NOTE)
     else:
         reasons = " ".join(_failed_checks(app)) or "The request does not meet the eligibility rules."
-        reject_application(app, actor=actor, clock=clock, note=reasons)
+        reject_application(app, actor=actor, clock=clock, note=reasons, reason_code="eligibility")
     return _outcome(app)
 
 

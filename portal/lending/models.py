@@ -1,4 +1,5 @@
-"""Products, applications (with their events), loans and their amortization schedules.
+"""Products, applications (with their events, information requests, overrides and offers), loans and their
+amortization schedules.
 
 Amounts are Decimal rupees (stored as paise), rates Decimal % per annum, tenures in months.
 """
@@ -41,6 +42,12 @@ class Product(Timestamped, db.Model):
     max_tenure: Mapped[int] = mapped_column(Integer)
     interest_rate: Mapped[Decimal] = mapped_column(Rate)  # the rate the product offers, % p.a.
     active: Mapped[bool] = mapped_column(default=True)
+    # Key Facts Statement (item 8): the processing fee is a share of the sanctioned amount, capped, and is
+    # deducted from the disbursement; the penal charge is a % p.a. of an overdue instalment (RBI: a charge,
+    # never added to the interest rate).
+    processing_fee_rate: Mapped[Decimal] = mapped_column(Rate, default=Decimal("1.00"))
+    processing_fee_cap_amount: Mapped[Decimal] = mapped_column(Money, default=Decimal("10000.00"))
+    penal_charge_rate: Mapped[Decimal] = mapped_column(Rate, default=Decimal("2.00"))
 
 
 class LoanApplication(Timestamped, db.Model):
@@ -71,7 +78,11 @@ class LoanApplication(Timestamped, db.Model):
     decided_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     assigned_to_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     decision_note: Mapped[str | None] = mapped_column(Text)
+    rejection_code: Mapped[str | None] = mapped_column(String(30))  # review.REJECTION_REASONS
     idempotency_key: Mapped[str | None] = mapped_column(String(80), unique=True)
+    assigned_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # review SLA: a decision is due this many business days after (re)submission (config REVIEW_SLA_BUSINESS_DAYS)
+    sla_due_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
 
     customer = relationship("Customer")
     product: Mapped[Product] = relationship()
@@ -81,22 +92,129 @@ class LoanApplication(Timestamped, db.Model):
         back_populates="application", order_by="ApplicationEvent.id"
     )
     loan: Mapped[Loan | None] = relationship(back_populates="application", uselist=False)
+    info_requests: Mapped[list[InfoRequest]] = relationship(back_populates="application",
+                                                            order_by="InfoRequest.id")
+    overrides: Mapped[list[Override]] = relationship(back_populates="application", order_by="Override.id")
+    offers: Mapped[list[Offer]] = relationship(back_populates="application", order_by="Offer.id")
+
+    @property
+    def open_info_request(self) -> InfoRequest | None:
+        """The question the customer has not answered yet (at most one is open)."""
+        return next((r for r in self.info_requests if r.answered_at is None), None)
+
+    @property
+    def current_offer(self) -> Offer | None:
+        """The latest offer (any status)."""
+        return self.offers[-1] if self.offers else None
 
 
 class ApplicationEvent(db.Model):
-    """One step in an application's timeline: a status change or a note, with its actor."""
+    """One step in an application's timeline, with its actor: a status change (``kind`` "status") or a note,
+    an information request or answer, an escalation reason, an override, an offer or an assignment.
+    ``internal`` events (officers' notes, override reasons) are shown to staff only, never to the customer."""
 
     __tablename__ = "application_events"
     id: Mapped[int] = mapped_column(primary_key=True)
     application_id: Mapped[int] = mapped_column(ForeignKey("loan_applications.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(20), default="status")
     from_status: Mapped[str | None] = mapped_column(String(20))
     to_status: Mapped[str | None] = mapped_column(String(20))
     actor_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     actor_label: Mapped[str] = mapped_column(String(200))
     note: Mapped[str | None] = mapped_column(Text)
+    internal: Mapped[bool] = mapped_column(default=False)
     occurred_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
     application: Mapped[LoanApplication] = relationship(back_populates="events")
+
+
+class InfoRequest(db.Model):
+    """A question an officer asks the customer (application -> info_requested) and the customer's answer
+    (-> submitted, scored again)."""
+
+    __tablename__ = "application_info_requests"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    application_id: Mapped[int] = mapped_column(ForeignKey("loan_applications.id"), index=True)
+    question: Mapped[str] = mapped_column(Text)
+    requested_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    requested_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    answer: Mapped[str | None] = mapped_column(Text)
+    answered_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    application: Mapped[LoanApplication] = relationship(back_populates="info_requests")
+    requested_by = relationship("User")
+
+
+class Override(db.Model):
+    """Maker-checker override of a failed eligibility rule (``rule`` is a check name such as "emi_burden"):
+    the maker writes the reason, a second person (a risk officer, never the maker) approves or rejects it."""
+
+    __tablename__ = "application_overrides"
+    __table_args__ = (
+        CheckConstraint("checker_id IS NULL OR checker_id <> maker_id", name="checker_is_not_maker"),
+        CheckConstraint("status IN ('pending', 'approved', 'rejected')", name="status_known"),
+    )
+    id: Mapped[int] = mapped_column(primary_key=True)
+    application_id: Mapped[int] = mapped_column(ForeignKey("loan_applications.id"), index=True)
+    rule: Mapped[str] = mapped_column(String(40))
+    reason: Mapped[str] = mapped_column(Text)
+    maker_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    requested_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    status: Mapped[str] = mapped_column(String(10), default="pending", index=True)
+    checker_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    checker_note: Mapped[str | None] = mapped_column(Text)
+    decided_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    application: Mapped[LoanApplication] = relationship(back_populates="overrides")
+    maker = relationship("User", foreign_keys=[maker_id])
+    checker = relationship("User", foreign_keys=[checker_id])
+
+
+class Offer(db.Model):
+    """The terms offered to the customer after an approval (or a counter-offer), with the Key Facts Statement.
+
+    ``kfs`` is the canonical JSON of the KFS as issued; on acceptance ``kfs_html`` keeps the document exactly
+    as shown (the HTML rendered from ``kfs``) and ``kfs_sha256`` its digest, for the customer to download
+    again. Status: offered -> accepted | declined | expired."""
+
+    __tablename__ = "offers"
+    __table_args__ = (
+        CheckConstraint("amount > 0", name="amount_positive"),
+        CheckConstraint("tenure > 0", name="tenure_positive"),
+        CheckConstraint("processing_fee_amount >= 0", name="fee_not_negative"),
+        CheckConstraint("status IN ('offered', 'accepted', 'declined', 'expired')", name="status_known"),
+        Index("ix_offers_status_expires_at", "status", "expires_at"),
+    )
+    id: Mapped[int] = mapped_column(primary_key=True)
+    application_id: Mapped[int] = mapped_column(ForeignKey("loan_applications.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(10), default="standard")  # standard | counter
+    amount: Mapped[Decimal] = mapped_column(Money)
+    interest_rate: Mapped[Decimal] = mapped_column(Rate)
+    rate_type: Mapped[str] = mapped_column(String(10), default="fixed")
+    tenure: Mapped[int] = mapped_column(Integer)
+    emi_amount: Mapped[Decimal] = mapped_column(Money)
+    processing_fee_amount: Mapped[Decimal] = mapped_column(Money)
+    net_disbursed_amount: Mapped[Decimal] = mapped_column(Money)
+    total_interest_amount: Mapped[Decimal] = mapped_column(Money)
+    total_payable_amount: Mapped[Decimal] = mapped_column(Money)
+    apr: Mapped[Decimal] = mapped_column(Rate)  # % p.a., two decimals
+    status: Mapped[str] = mapped_column(String(10), default="offered")
+    offered_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    offered_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    decided_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    accepted_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    accepted_ip: Mapped[str | None] = mapped_column(String(45))
+    kfs: Mapped[dict] = mapped_column(JSON)
+    kfs_html: Mapped[str | None] = mapped_column(Text)
+    kfs_sha256: Mapped[str | None] = mapped_column(String(64))
+
+    application: Mapped[LoanApplication] = relationship(back_populates="offers")
+    offered_by = relationship("User")
+
+    def is_open(self, now: datetime) -> bool:
+        """Offered and not yet past its expiry."""
+        return self.status == "offered" and now < self.expires_at
 
 
 class Loan(Timestamped, db.Model):

@@ -1,24 +1,47 @@
-"""The term-loan workflow (seed 003 rules): eligibility, apply, review, approve (sanction + disburse),
-reject, withdraw. Services flush and audit; the caller commits once."""
+"""The term-loan workflow (seed 003 rules): eligibility, apply, score, review, decide (approve -> offer,
+counter-offer, reject with a reason code), the customer's answer to an offer (accept -> sanction + disburse,
+decline), offer expiry and withdrawal. Services flush and audit; the caller commits once.
+
+Every status change goes through ``_move`` (the transition table in ``states.py``), which writes the timeline
+event and the audit event in the caller's transaction. The review steps that do not decide (assignment, notes,
+information requests, escalation, maker-checker overrides) are in ``review.py``; the offer document (terms,
+Key Facts Statement, its rendering) in ``offers.py``.
+"""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 from decimal import Decimal
 
+from flask import current_app
 from sqlalchemy import select
 
 from portal.audit.services import record
 from portal.business_date import current_business_date
 from portal.errors import DomainError, PermissionDenied
 from portal.extensions import db
-from portal.lending import rules
-from portal.lending.models import ApplicationEvent, Installment, Loan, LoanApplication, Product
+from portal.lending import offers, rules
+from portal.lending.models import ApplicationEvent, Installment, Loan, LoanApplication, Offer, Product
 from portal.lending.schedule import amortization_schedule
+from portal.lending.sla import add_business_days
+from portal.lending.states import CUSTOMER_WITHDRAWABLE, LoanStatus, check_transition
 from portal.lending.states import ApplicationStatus as S
-from portal.lending.states import LoanStatus, check_transition
+from portal.money import format_inr
 from portal.onboarding.consents import check_scoring_allowed
 from portal.onboarding.models import Customer
+from portal.security import Perm, has_permission
+
+#: Why an application was rejected: a fixed list (the code is stored; the customer reads the label and the note).
+REJECTION_REASONS: dict[str, str] = {
+    "eligibility": "The request does not meet the eligibility rules",
+    "low_score": "The credit score is below what we can lend at",
+    "emi_burden": "The EMIs would take too large a share of the income",
+    "income_unverified": "The income could not be verified",
+    "kyc": "The KYC documents could not be verified",
+    "info_not_provided": "The information we asked for was not provided",
+    "policy": "The request is outside our lending policy",
+    "other": "Another reason (see the note)",
+}
 
 BANDS = (("AA", 80), ("A", 51), ("B", 31), ("C", 11), ("D", 0))
 
@@ -86,20 +109,50 @@ def assess(customer: Customer, *, amount: Decimal, tenure: int, interest_rate: D
     return Assessment(as_of, score, eligibility, current_emis, current_debt)
 
 
-def _event(app: LoanApplication, to_status: str | None, actor, note: str | None, now) -> None:
-    label = actor if isinstance(actor, str) else (f"{actor.display_name} ({actor.role})" if actor else "system")
-    db.session.add(ApplicationEvent(application=app, from_status=app.status if to_status else None,
-                                    to_status=to_status, actor_id=getattr(actor, "id", None),
-                                    actor_label=label, note=note, occurred_at=now))
+def actor_label(actor) -> str:
+    """How an actor is named in a timeline: a user's name and role, or the string given (``"system"``)."""
+    return actor if isinstance(actor, str) else (f"{actor.display_name} ({actor.role})" if actor else "system")
 
 
-def _move(app: LoanApplication, new: S, *, actor, now, note: str | None = None) -> None:
-    """Change status through the transition table, with a timeline event and an audit event."""
+def add_event(app: LoanApplication, *, kind: str, note: str | None, actor, now, internal: bool = False,
+              to_status: str | None = None) -> ApplicationEvent:
+    """Add a timeline event: ``kind`` status | note | info_request | info_answer | escalation | override |
+    offer | assignment. ``internal`` events are shown to staff only."""
+    event = ApplicationEvent(application=app, kind=kind, from_status=app.status if to_status else None,
+                             to_status=to_status, actor_id=getattr(actor, "id", None), actor_label=actor_label(actor),
+                             note=note, internal=internal, occurred_at=now)
+    db.session.add(event)
+    return event
+
+
+def _move(app: LoanApplication, new: S, *, actor, now, note: str | None = None,
+          audit_note: str | None = None) -> None:
+    """The one way an application changes status: checked against the transition table (InvalidTransition,
+    422, otherwise), with a timeline event (``note`` is shown to the customer) and an audit event (with
+    ``audit_note`` when given, else ``note``)."""
     check_transition(app.status, new)
     old = app.status
-    _event(app, new, actor, note, now)
+    add_event(app, kind="status", note=note, actor=actor, now=now, to_status=new.value)
     app.status = new.value
-    record(actor, f"application.{new.value}", app, changes={"status": (old, new.value)}, note=note)
+    record(actor, f"application.{new.value}", app, changes={"status": (old, new.value)},
+           note=audit_note if audit_note is not None else note)
+
+
+def review_due_at(submitted_at: datetime) -> datetime:
+    """When a decision on an application (re)submitted at ``submitted_at`` is due (config
+    REVIEW_SLA_BUSINESS_DAYS business days later, in PORTAL_TIMEZONE)."""
+    config = current_app.config
+    return add_business_days(submitted_at, int(config.get("REVIEW_SLA_BUSINESS_DAYS", 2)),
+                             config.get("PORTAL_TIMEZONE", "Asia/Kolkata"))
+
+
+def tell_customer(app: LoanApplication, *, event: str, body: str, now) -> None:
+    """An in-app notification to the application's customer (seen on the dashboard and tracking page)."""
+    from portal.notifications.services import notify
+
+    customer = app.customer
+    notify(channel="in_app", event=event, body=body, recipient=customer.phone_number, user=customer.user,
+           customer=customer, now=now)
 
 
 def check_product_bounds(product: Product, amount: Decimal, tenure: int) -> None:
@@ -144,6 +197,7 @@ def submit_application(customer: Customer, product: Product, *, amount: Decimal,
     record(actor, "application.created", app, changes={"amount": amount, "tenure": tenure, "interest_rate": rate})
     _move(app, S.SUBMITTED, actor=actor, now=now)
     app.submitted_at = now
+    app.sla_due_at = review_due_at(now)
     score_application(app, as_of=as_of, now=now)
     return app
 
@@ -163,48 +217,157 @@ def score_application(app: LoanApplication, *, as_of: date, now) -> Assessment:
     return result
 
 
-def _check_staff_scope(app: LoanApplication, actor) -> None:
+def check_staff_scope(app: LoanApplication, actor) -> None:
+    """PermissionDenied unless ``actor`` works for the application's institution."""
     if actor.institution_id != app.institution_id:
         raise PermissionDenied("this application belongs to another institution")
 
 
+def check_decider(app: LoanApplication, actor) -> None:
+    """Scope, and: an escalated application is decided by a risk officer only (PermissionDenied)."""
+    check_staff_scope(app, actor)
+    if app.status == S.ESCALATED and not has_permission(actor, Perm.DECIDE_ESCALATIONS):
+        raise PermissionDenied("This application was escalated: a risk officer decides it.")
+
+
 def start_review(app: LoanApplication, *, actor, clock) -> None:
     """An officer claims a scored application (scored -> in_review, assigned to the officer)."""
-    _check_staff_scope(app, actor)
+    check_staff_scope(app, actor)
     if app.status == S.IN_REVIEW and app.assigned_to_id == actor.id:
         return
-    _move(app, S.IN_REVIEW, actor=actor, now=clock.now(), note="Review started")
-    app.assigned_to_id = actor.id
+    now = clock.now()
+    _move(app, S.IN_REVIEW, actor=actor, now=now, note="Review started")
+    app.assigned_to_id, app.assigned_at = actor.id, now
 
 
-def approve_application(app: LoanApplication, *, actor, clock, note: str | None = None) -> Loan:
-    """Approve, sanction and disburse on the business date, creating the loan and its schedule.
-
-    The loan takes the corrected interest rate (seed 003 slab floor). Refuses (422) an application that
-    failed the eligibility checks (overrides with maker-checker come with the review workflow issue).
-    """
-    _check_staff_scope(app, actor)
+def _ensure_in_review(app: LoanApplication, *, actor, clock) -> None:
+    """Deciding a scored application starts its review first (scored -> in_review)."""
     if app.status in (S.SUBMITTED, S.SCORED):
         start_review(app, actor=actor, clock=clock)
-    if not app.eligible:
-        failed = "; ".join(c["detail"] for c in (app.score_detail or {}).get("checks", []) if not c["passed"])
-        raise DomainError(f"This application failed the eligibility checks ({failed}); it can only be rejected.")
+
+
+# ---- eligibility and overrides -----------------------------------------------------------------------------
+def failed_checks(app: LoanApplication) -> list[dict]:
+    """The eligibility checks the application failed at its last scoring (``score_detail["checks"]``)."""
+    return [c for c in (app.score_detail or {}).get("checks", []) if not c["passed"]]
+
+
+def overridden_rules(app: LoanApplication) -> set[str]:
+    """Rules whose failure a checker has approved an override for (maker-checker, ``review.py``)."""
+    return {o.rule for o in app.overrides if o.status == "approved"}
+
+
+def check_approvable(app: LoanApplication, failed: set[str] | None = None, details: dict | None = None) -> None:
+    """DomainError unless every failed eligibility rule (of the application, or ``failed``) has an approved
+    override."""
+    if failed is None:
+        checks = failed_checks(app)
+        failed, details = {c["name"] for c in checks}, {c["name"]: c["detail"] for c in checks}
+    missing = sorted(failed - overridden_rules(app))
+    if missing:
+        text = "; ".join((details or {}).get(rule, rule) for rule in missing)
+        raise DomainError(f"This application failed the eligibility checks ({text}). Reject it, or request an "
+                          "override of the failed rule: a risk officer must approve it before approval.")
+
+
+# ---- decisions ---------------------------------------------------------------------------------------------
+def _decision_note(app: LoanApplication, note: str | None) -> str | None:
+    rules_overridden = sorted(overridden_rules(app) & {c["name"] for c in failed_checks(app)})
+    if rules_overridden:
+        suffix = f"Approved with an override of {', '.join(rules_overridden)} (maker-checker)."
+        return f"{note} {suffix}" if note else suffix
+    return note
+
+
+def _offer_made(app: LoanApplication, offer: Offer, *, actor, now, what: str) -> None:
+    _move(app, S.OFFERED, actor=actor, now=now,
+          note=f"{what}: {format_inr(offer.amount)} at {offer.interest_rate}% p.a. (fixed) for {offer.tenure} "
+               f"months, EMI {format_inr(offer.emi_amount)}. Read the Key Facts Statement and accept by "
+               f"{offers.local_text(offer.expires_at)}.")
+    tell_customer(app, event="application.offered", now=now,
+                  body=f"Good news: application {app.id} is approved. Read the offer and its Key Facts Statement "
+                       f"and accept it by {offers.local_text(offer.expires_at)}.")
+
+
+def approve_application(app: LoanApplication, *, actor, clock, note: str | None = None) -> Offer:
+    """Approve on the requested terms (at the corrected rate) and make the offer with its Key Facts Statement
+    (approved -> offered); the customer then accepts it (``accept_offer``: sanction + disbursement) or declines.
+
+    Refuses (422) an application that failed an eligibility check unless every failed rule has an approved
+    override; an escalated application is decided by a risk officer only (403)."""
+    check_decider(app, actor)
+    _ensure_in_review(app, actor=actor, clock=clock)
+    check_approvable(app)
     now = clock.now()
     as_of = current_business_date(app.institution_id, clock)
+    note = _decision_note(app, note)
+    _move(app, S.APPROVED, actor=actor, now=now, note=note)
+    app.decided_at, app.decided_by_id, app.decision_note = now, actor.id, note
+    offer = offers.build_offer(app, amount=app.amount, interest_rate=app.corrected_interest_rate,
+                               tenure=app.tenure, kind="standard", actor=actor, now=now, as_of=as_of)
+    _offer_made(app, offer, actor=actor, now=now, what=f"Offer {offer.id}")
+    return offer
+
+
+def counter_offer(app: LoanApplication, *, amount: Decimal, interest_rate: Decimal, tenure: int, actor, clock,
+                  note: str | None = None) -> Offer:
+    """Approve on other terms (amount, rate or tenure) and offer them (approved -> offered, a counter-offer).
+
+    The new terms are checked like a request: within the product's bounds, the rate raised to the score's
+    slab floor, and every eligibility check must pass on them unless its rule has an approved override."""
+    check_decider(app, actor)
+    check_product_bounds(app.product, amount, tenure)
+    if interest_rate is None or interest_rate < 0 or interest_rate > 100:
+        raise DomainError("Give an interest rate between 0 and 100 % a year.")
+    if (amount, interest_rate, tenure) == (app.amount, app.corrected_interest_rate, app.tenure):
+        raise DomainError("These are the terms of the request: approve it instead of making a counter-offer.")
+    _ensure_in_review(app, actor=actor, clock=clock)
+    detail = app.score_detail or {}
+    result = rules.check_eligibility(
+        credit_score=app.credit_score or 0, monthly_salary=app.customer.monthly_salary,
+        current_emis=Decimal(detail.get("current_emis", "0")), loan_amount=amount, interest_rate=interest_rate,
+        tenure=tenure)
+    check_approvable(app, failed={c.name for c in result.checks if not c.passed},
+                     details={c.name: c.detail for c in result.checks})
+    now = clock.now()
+    as_of = current_business_date(app.institution_id, clock)
+    terms = (f"{format_inr(amount)} at {result.corrected_interest_rate}% p.a. for {tenure} months instead of "
+             f"{format_inr(app.amount)} for {app.tenure} months")
+    note = _decision_note(app, f"Counter-offer: {terms}." + (f" {note}" if note else ""))
+    _move(app, S.APPROVED, actor=actor, now=now, note=note)
+    app.decided_at, app.decided_by_id, app.decision_note = now, actor.id, note
+    offer = offers.build_offer(app, amount=amount, interest_rate=result.corrected_interest_rate, tenure=tenure,
+                               kind="counter", actor=actor, now=now, as_of=as_of)
+    _offer_made(app, offer, actor=actor, now=now, what=f"Counter-offer {offer.id}")
+    return offer
+
+
+def approve_straight_through(app: LoanApplication, *, actor, clock, note: str | None = None) -> Loan:
+    """The seed 003 JSON API's ``create-loan``: approve, sanction and disburse at once on the business date at
+    the corrected rate (approved -> sanctioned -> disbursed; the caller's request for exactly these terms is the
+    acceptance). Same refusals as ``approve_application``."""
+    check_decider(app, actor)
+    _ensure_in_review(app, actor=actor, clock=clock)
+    check_approvable(app)
+    now = clock.now()
+    as_of = current_business_date(app.institution_id, clock)
+    note = _decision_note(app, note)
     _move(app, S.APPROVED, actor=actor, now=now, note=note)
     app.decided_at, app.decided_by_id, app.decision_note = now, actor.id, note
     _move(app, S.SANCTIONED, actor=actor, now=now,
           note=f"Sanctioned Rs {app.amount:,} at {app.corrected_interest_rate}% for {app.tenure} months")
-    loan = disburse(app, as_of=as_of, actor=actor)
+    loan = disburse(app, amount=app.amount, interest_rate=app.corrected_interest_rate, tenure=app.tenure,
+                    as_of=as_of, actor=actor)
     _move(app, S.DISBURSED, actor=actor, now=now, note=f"Disbursed on {as_of:%d %b %Y} as loan {loan.id}")
     return loan
 
 
-def disburse(app: LoanApplication, *, as_of: date, actor) -> Loan:
-    """Create the loan for a sanctioned application with its amortization schedule from ``as_of``."""
-    rows = amortization_schedule(app.amount, app.corrected_interest_rate, app.tenure, as_of)
+def disburse(app: LoanApplication, *, amount: Decimal, interest_rate: Decimal, tenure: int, as_of: date, actor,
+             processing_fee: Decimal = Decimal("0.00")) -> Loan:
+    """Create the loan of a sanctioned application with its amortization schedule from ``as_of``."""
+    rows = amortization_schedule(amount, interest_rate, tenure, as_of)
     loan = Loan(institution_id=app.institution_id, customer_id=app.customer_id, application=app,
-                loan_amount=app.amount, tenure=app.tenure, interest_rate=app.corrected_interest_rate,
+                loan_amount=amount, tenure=tenure, interest_rate=interest_rate,
                 monthly_installment=rows[0].installment, emis_paid_on_time=0, approved_on=as_of,
                 disbursed_on=as_of, end_on=rows[-1].due_on, status=LoanStatus.ACTIVE.value, source="portal")
     loan.installments = [Installment(seq=r.seq, due_on=r.due_on, principal_amount=r.principal,
@@ -215,27 +378,127 @@ def disburse(app: LoanApplication, *, as_of: date, actor) -> Loan:
     record(actor, "loan.disbursed", loan, changes={"loan_amount": loan.loan_amount, "interest_rate":
                                                    loan.interest_rate, "tenure": loan.tenure,
                                                    "disbursed_on": as_of, "monthly_installment":
-                                                   loan.monthly_installment})
+                                                   loan.monthly_installment, "processing_fee": processing_fee,
+                                                   "net_disbursed": amount - processing_fee})
     return loan
 
 
-def reject_application(app: LoanApplication, *, actor, clock, note: str) -> None:
-    """Reject with a written reason (required)."""
-    _check_staff_scope(app, actor)
+def reject_application(app: LoanApplication, *, actor, clock, note: str, reason_code: str) -> None:
+    """Reject with a reason code from REJECTION_REASONS and a written note (both required; the customer sees
+    both and is told in-app)."""
+    check_decider(app, actor)
+    if reason_code not in REJECTION_REASONS:
+        raise DomainError("Choose the reason for the rejection from the list.")
     if not note or not note.strip():
         raise DomainError("Write the reason for the rejection; the customer will see it.")
-    if app.status in (S.SUBMITTED, S.SCORED):
-        start_review(app, actor=actor, clock=clock)
+    _ensure_in_review(app, actor=actor, clock=clock)
     now = clock.now()
-    _move(app, S.REJECTED, actor=actor, now=now, note=note.strip())
-    app.decided_at, app.decided_by_id, app.decision_note = now, actor.id, note.strip()
+    note = note.strip()
+    _move(app, S.REJECTED, actor=actor, now=now, note=f"{REJECTION_REASONS[reason_code]}. {note}",
+          audit_note=f"[{reason_code}] {note}")
+    app.decided_at, app.decided_by_id, app.decision_note, app.rejection_code = now, actor.id, note, reason_code
+    tell_customer(app, event="application.rejected", now=now,
+                  body=f"Application {app.id} was not approved: {REJECTION_REASONS[reason_code]}. {note}")
 
 
 def withdraw_application(app: LoanApplication, *, customer: Customer, actor, clock) -> None:
     """The customer withdraws their own undecided application."""
     if app.customer_id != customer.id:
         raise PermissionDenied("this is not your application")
+    if app.status not in CUSTOMER_WITHDRAWABLE:
+        check_transition(app.status, S.WITHDRAWN)  # the table's message for the final statuses
+        raise DomainError("An offer is declined, not withdrawn: use Decline on the offer.")
     _move(app, S.WITHDRAWN, actor=actor, now=clock.now(), note="Withdrawn by the customer")
+
+
+# ---- the customer's answer to an offer, and expiry ---------------------------------------------------------
+def _locked_offer(offer: Offer) -> Offer:
+    """Re-read ``offer`` under a row lock (accept, decline and the expiry job race for it)."""
+    return db.session.get(Offer, offer.id, with_for_update=True, populate_existing=True)
+
+
+def _check_offer_open(offer: Offer, now) -> None:
+    if offer.status != "offered":
+        raise DomainError(f"This offer is {offer.status}; it can no longer be answered.", 409)
+    if now >= offer.expires_at:
+        raise DomainError(f"This offer expired on {offers.local_text(offer.expires_at)}. Apply again for a new "
+                          "offer.", 409)
+
+
+def accept_offer(offer: Offer, *, customer: Customer, shown_digest: str, ip: str | None, actor, clock) -> Loan:
+    """The customer accepts ``offer`` after reading its Key Facts Statement: the KFS is stored as shown (the
+    document whose SHA-256 the customer's page carried, ``shown_digest``), the application moves offered ->
+    accepted -> sanctioned -> disbursed, and the loan is disbursed on the business date, net of the
+    processing fee. 409 when the offer is no longer open or the KFS changed since it was shown."""
+    app = offer.application
+    if app.customer_id != customer.id:
+        raise PermissionDenied("this is not your offer")
+    offer = _locked_offer(offer)
+    now = clock.now()
+    _check_offer_open(offer, now)
+    html = offers.render_kfs(offer)
+    digest = offers.kfs_digest(html)
+    if shown_digest != digest:
+        raise DomainError("The Key Facts Statement changed after it was shown to you. Read it again, then "
+                          "accept.", 409)
+    offer.status, offer.decided_at, offer.accepted_at, offer.accepted_ip = "accepted", now, now, ip
+    offer.kfs_html, offer.kfs_sha256 = html, digest
+    record(actor, "offer.accepted", offer, institution_id=app.institution_id,
+           changes={"status": ("offered", "accepted"), "kfs_sha256": digest, "accepted_ip": ip,
+                    "amount": offer.amount, "interest_rate": offer.interest_rate, "tenure": offer.tenure,
+                    "apr": offer.apr})
+    _move(app, S.ACCEPTED, actor=actor, now=now,
+          note=f"Accepted offer {offer.id} after reading its Key Facts Statement")
+    as_of = current_business_date(app.institution_id, clock)
+    _move(app, S.SANCTIONED, actor="system", now=now,
+          note=f"Sanctioned {format_inr(offer.amount)} at {offer.interest_rate}% p.a. (fixed) for "
+               f"{offer.tenure} months")
+    loan = disburse(app, amount=offer.amount, interest_rate=offer.interest_rate, tenure=offer.tenure,
+                    as_of=as_of, actor="system", processing_fee=offer.processing_fee_amount)
+    _move(app, S.DISBURSED, actor="system", now=now,
+          note=f"Disbursed {format_inr(offer.net_disbursed_amount)} on {as_of:%d %b %Y} as loan {loan.id} "
+               f"({format_inr(offer.amount)} less the processing fee {format_inr(offer.processing_fee_amount)})")
+    tell_customer(app, event="loan.disbursed", now=now,
+                  body=f"Loan {loan.id} is disbursed: {format_inr(offer.net_disbursed_amount)} is on its way to your "
+                       f"account. Your first EMI of {format_inr(loan.monthly_installment)} is due on "
+                       f"{loan.installments[0].due_on:%d %b %Y}.")
+    return loan
+
+
+def decline_offer(offer: Offer, *, customer: Customer, actor, clock, reason: str | None = None) -> None:
+    """The customer declines ``offer`` (offer declined; application offered -> withdrawn)."""
+    app = offer.application
+    if app.customer_id != customer.id:
+        raise PermissionDenied("this is not your offer")
+    offer = _locked_offer(offer)
+    now = clock.now()
+    _check_offer_open(offer, now)
+    offer.status, offer.decided_at = "declined", now
+    reason = (reason or "").strip()[:500] or None
+    record(actor, "offer.declined", offer, institution_id=app.institution_id,
+           changes={"status": ("offered", "declined")}, note=reason)
+    _move(app, S.WITHDRAWN, actor=actor, now=now,
+          note=f"Declined offer {offer.id}" + (f": {reason}" if reason else ""))
+
+
+def expire_offers(*, now: datetime) -> int:
+    """Expire every offer still open at ``now`` past its ``expires_at`` (offer expired; application offered ->
+    expired; the customer is told). Idempotent; rows being answered right now are skipped (SKIP LOCKED) and
+    picked up by the next run. Returns how many offers expired."""
+    due = db.session.scalars(select(Offer).where(Offer.status == "offered", Offer.expires_at <= now)
+                             .order_by(Offer.id).with_for_update(skip_locked=True)).all()
+    for offer in due:
+        app = offer.application
+        offer.status, offer.decided_at = "expired", now
+        record("system", "offer.expired", offer, institution_id=app.institution_id,
+               changes={"status": ("offered", "expired"), "expires_at": offer.expires_at})
+        if app.status == S.OFFERED:
+            _move(app, S.EXPIRED, actor="system", now=now,
+                  note=f"Offer {offer.id} expired on {offers.local_text(offer.expires_at)} without an answer")
+            tell_customer(app, event="offer.expired", now=now,
+                          body=f"The offer for application {app.id} expired without an answer. Apply again "
+                               "whenever you are ready.")
+    return len(due)
 
 
 @dataclass(frozen=True)

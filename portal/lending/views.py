@@ -4,7 +4,7 @@ from __future__ import annotations
 import uuid
 from decimal import Decimal
 
-from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask import Blueprint, abort, current_app, flash, make_response, redirect, render_template, request, url_for
 from flask_login import current_user
 from sqlalchemy import func, or_, select
 
@@ -12,15 +12,31 @@ from portal.business_date import current_business_date
 from portal.clock import clock
 from portal.errors import DomainError
 from portal.extensions import db
-from portal.htmx import render_page_or_fragment
-from portal.lending import queries, services
-from portal.lending.forms import ApplyForm, DecisionForm, QueueFilterForm, RejectForm
+from portal.htmx import is_htmx, render_page_or_fragment
+from portal.lending import offers, queries, review, services
+from portal.lending.forms import (
+    AcceptOfferForm,
+    AnswerForm,
+    ApplyForm,
+    AssignForm,
+    CounterOfferForm,
+    DecisionForm,
+    DeclineOfferForm,
+    EscalateForm,
+    InfoRequestForm,
+    NoteForm,
+    OverrideCheckForm,
+    OverrideRequestForm,
+    QueueFilterForm,
+    RejectForm,
+)
 from portal.lending.models import Loan, LoanApplication, Product
-from portal.lending.states import ApplicationStatus
+from portal.lending.sla import ageing
+from portal.lending.states import CUSTOMER_WITHDRAWABLE, ApplicationStatus
 from portal.onboarding.consents import check_scoring_allowed
 from portal.onboarding.models import Customer
 from portal.onboarding.services import customer_for_user
-from portal.security import Perm, require_permission
+from portal.security import Perm, has_permission, require_permission
 
 bp = Blueprint("lending", __name__)
 
@@ -54,9 +70,13 @@ def customer_dashboard():
     loans = db.session.scalars(queries.customer_loans(customer.id)).all()
     applications = db.session.scalars(select(LoanApplication).where(LoanApplication.customer_id == customer.id)
                                       .order_by(LoanApplication.id.desc()).limit(5)).all()
+    waiting = db.session.scalars(select(LoanApplication).where(
+        LoanApplication.customer_id == customer.id,
+        LoanApplication.status.in_([ApplicationStatus.INFO_REQUESTED.value, ApplicationStatus.OFFERED.value]))
+        .order_by(LoanApplication.id)).all()
     assessment = _assessment(customer, as_of)
     return render_template("lending/customer/dashboard.html", customer=customer, loans=loans,
-                           applications=applications, assessment=assessment, as_of=as_of)
+                           applications=applications, assessment=assessment, as_of=as_of, waiting=waiting)
 
 
 def _apply_form(customer: Customer) -> ApplyForm:
@@ -136,13 +156,35 @@ def my_applications():
     return render_template("lending/customer/applications.html", applications=applications, customer=customer)
 
 
+def _tracking_context(app: LoanApplication, customer: Customer, **forms) -> dict:
+    """What the customer's tracking page shows: the timeline, the open question, the offer and its KFS."""
+    offer = app.current_offer
+    kfs_html = kfs_digest = None
+    if offer is not None and offer.status in ("offered", "accepted"):
+        kfs_html, kfs_digest = offers.shown_kfs(offer)
+    accept_form = forms.get("accept_form") or AcceptOfferForm()
+    accept_form.kfs_digest.data = kfs_digest
+    return {"application": app, "customer": customer, "events": review.customer_timeline(app), "offer": offer,
+            "offer_open": offer is not None and offer.is_open(clock().now()), "kfs_html": kfs_html,
+            "answer_form": forms.get("answer_form") or AnswerForm(), "accept_form": accept_form,
+            "decline_form": forms.get("decline_form") or DeclineOfferForm(),
+            "can_withdraw": app.status in CUSTOMER_WITHDRAWABLE, "reasons": services.REJECTION_REASONS}
+
+
 @bp.get("/me/applications/<int:application_id>")
 @require_permission(Perm.APPLY)
 def my_application(application_id: int):
+    """The customer's tracking page; its timeline polls itself (htmx) while the lender works, and the page
+    reloads itself (HX-Refresh) when the status moves past ``seen``."""
     customer = _me()
     app = _my_application(application_id, customer)
+    seen = request.args.get("seen")
+    if is_htmx() and seen and seen != app.status:
+        response = make_response("", 200)
+        response.headers["HX-Refresh"] = "true"
+        return response
     return render_page_or_fragment("lending/customer/application.html", "lending/applications/_timeline.html",
-                                   application=app, customer=customer)
+                                   **_tracking_context(app, customer))
 
 
 @bp.post("/me/applications/<int:application_id>/withdraw")
@@ -182,15 +224,32 @@ def _staff_application(application_id: int) -> LoanApplication:
     return app
 
 
+def _queue_filters(form: QueueFilterForm) -> queries.QueueFilters:
+    def value(field):
+        return field.data if not field.errors else None
+
+    product = form.product.data or ""
+    return queries.QueueFilters(
+        status=form.status.data or "open", band=form.band.data or "",
+        product_id=int(product) if product.isdigit() else None, min_amount=value(form.min_amount),
+        max_amount=value(form.max_amount), min_age=value(form.min_age), max_age=value(form.max_age),
+        assigned=form.assigned.data or "")
+
+
 @bp.get("/staff/applications")
 @require_permission(Perm.REVIEW_APPLICATIONS)
 def review_queue():
     form = QueueFilterForm(request.args)
-    form.status.choices = [("open", "Waiting for a decision"), ("all", "All")] + [
-        (s.value, s.value.replace("_", " ").capitalize()) for s in ApplicationStatus]
-    status, band, sort = form.status.data or "open", form.band.data or "", form.sort.data or "oldest"
-    size = 25
-    base = queries.review_queue(current_user.institution_id, status=status, band=band)
+    form.status.choices = [("open", "Waiting for a decision"), ("waiting", "Waiting for the customer"),
+                           ("all", "All")] + [(s.value, s.value.replace("_", " ").capitalize())
+                                              for s in ApplicationStatus if s != ApplicationStatus.DRAFT]
+    form.product.choices = [("", "Any product")] + [(str(p.id), p.name)
+                                                     for p in _products(current_user.institution_id)]
+    form.validate()
+    filters = _queue_filters(form)
+    sort = form.sort.data if form.sort.data in queries.SORTS else "oldest"
+    size = current_app.config.get("PAGE_SIZE", 25)
+    base = queries.review_queue(current_user.institution_id, filters=filters, user_id=current_user.id)
     rows = db.session.scalars(queries.keyset_page(base, sort=sort, after=request.args.get("after"), size=size)).all()
     has_more = len(rows) > size
     rows = rows[:size]
@@ -198,30 +257,77 @@ def review_queue():
     counts = dict(db.session.execute(queries.status_counts(current_user.institution_id)).all())
     next_url = None
     if has_more:
-        next_url = url_for("lending.review_queue", status=status, band=band, sort=sort,
-                           after=queries.cursor_for(rows[-1], sort))
+        args = {k: v for k, v in request.args.items() if k != "after" and v}
+        next_url = url_for("lending.review_queue", **{**args, "after": queries.cursor_for(rows[-1], sort)})
     return render_page_or_fragment("lending/review/queue.html", "lending/review/_queue_table.html",
                                    form=form, rows=rows, total=total, counts=counts, next_url=next_url,
-                                   status_filter=status)
+                                   status_filter=filters.status, ageing_of=_ageing_of)
+
+
+def _ageing_of(app: LoanApplication):
+    """The SLA ageing badge data of an application waiting for a decision (None otherwise)."""
+    if app.sla_due_at is None or app.status not in ("submitted", "scored", "in_review", "escalated"):
+        return None
+    hours = float(current_app.config.get("REVIEW_SLA_BUSINESS_DAYS", 2)) * 24
+    return ageing(app.sla_due_at, clock().now(), sla_hours=hours)
+
+
+def review_context(app: LoanApplication, **forms) -> dict:
+    """Everything the review screen shows (forms may be passed in with their errors)."""
+    from portal.onboarding.documents import current_documents
+
+    loans = db.session.scalars(queries.customer_loans(app.customer_id)).all()
+    failed = services.failed_checks(app)
+    override_form = forms.get("override_form") or OverrideRequestForm()
+    override_form.rule.choices = [(c["name"], c["name"].replace("_", " ")) for c in failed]
+    reject_form = forms.get("reject_form") or RejectForm()
+    reject_form.reason_code.choices = [("", "Choose a reason")] + list(services.REJECTION_REASONS.items())
+    assign_form = forms.get("assign_form") or AssignForm()
+    assign_form.assignee_id.choices = [(u.id, f"{u.display_name} ({u.role.replace('_', ' ')})")
+                                       for u in review.reviewers(app.institution_id)]
+    if app.assigned_to_id and not assign_form.assignee_id.data:
+        assign_form.assignee_id.data = app.assigned_to_id
+    counter_form = forms.get("counter_form") or CounterOfferForm(
+        data={"amount": app.amount, "interest_rate": app.corrected_interest_rate, "tenure": app.tenure})
+    return {
+        "application": app, "loans": loans, "documents": current_documents(app.customer), "failed": failed,
+        "overridden": services.overridden_rules(app), "ageing": _ageing_of(app),
+        "events": review.staff_timeline(app), "notes": [e for e in app.events if e.kind == "note"],
+        "approve_form": forms.get("approve_form") or DecisionForm(), "reject_form": reject_form,
+        "counter_form": counter_form, "info_form": forms.get("info_form") or InfoRequestForm(),
+        "escalate_form": forms.get("escalate_form") or EscalateForm(), "override_form": override_form,
+        "check_form": forms.get("check_form") or OverrideCheckForm(), "note_form": forms.get("note_form") or NoteForm(),
+        "assign_form": assign_form, "reasons": services.REJECTION_REASONS,
+        "can_decide": has_permission(current_user, Perm.DECIDE_APPLICATIONS) and (
+            app.status != "escalated" or has_permission(current_user, Perm.DECIDE_ESCALATIONS)),
+        "can_check": has_permission(current_user, Perm.CHECK_OVERRIDES),
+    }
 
 
 @bp.get("/staff/applications/<int:application_id>")
 @require_permission(Perm.REVIEW_APPLICATIONS)
 def review_application(application_id: int):
     app = _staff_application(application_id)
-    loans = db.session.scalars(queries.customer_loans(app.customer_id)).all()
-    return render_template("lending/review/show.html", application=app, loans=loans,
-                           approve_form=DecisionForm(), reject_form=RejectForm())
+    return render_template("lending/review/show.html", **review_context(app))
+
+
+def _back(app: LoanApplication, message: str, category: str = "success"):
+    flash(message, category)
+    return redirect(url_for("lending.review_application", application_id=app.id))
+
+
+def _invalid(app: LoanApplication, **forms):
+    """Re-render the review screen with a form's errors (422)."""
+    return render_template("lending/review/show.html", **review_context(app, **forms)), 422
 
 
 @bp.post("/staff/applications/<int:application_id>/claim")
 @require_permission(Perm.REVIEW_APPLICATIONS)
 def claim(application_id: int):
     app = _staff_application(application_id)
-    services.start_review(app, actor=current_user, clock=clock())
+    review.claim_application(app, actor=current_user, clock=clock())
     db.session.commit()
-    flash(f"You are reviewing application {app.id}.", "info")
-    return redirect(url_for("lending.review_application", application_id=app.id))
+    return _back(app, f"You are reviewing application {app.id}.", "info")
 
 
 @bp.post("/staff/applications/<int:application_id>/approve")
@@ -230,11 +336,10 @@ def approve(application_id: int):
     app = _staff_application(application_id)
     form = DecisionForm()
     if not form.validate_on_submit():
-        abort(422, "The form expired; reload the page and try again.")
-    loan = services.approve_application(app, actor=current_user, clock=clock(), note=form.note.data or None)
+        return _invalid(app, approve_form=form)
+    offer = services.approve_application(app, actor=current_user, clock=clock(), note=form.note.data or None)
     db.session.commit()
-    flash(f"Application {app.id} approved: loan {loan.id} disbursed.", "success")
-    return redirect(url_for("lending.review_application", application_id=app.id))
+    return _back(app, f"Application {app.id} approved: offer {offer.id} sent to the customer.")
 
 
 @bp.post("/staff/applications/<int:application_id>/reject")
@@ -242,14 +347,13 @@ def approve(application_id: int):
 def reject(application_id: int):
     app = _staff_application(application_id)
     form = RejectForm()
+    form.reason_code.choices = [("", "Choose a reason")] + list(services.REJECTION_REASONS.items())
     if not form.validate_on_submit():
-        loans = db.session.scalars(queries.customer_loans(app.customer_id)).all()
-        return render_template("lending/review/show.html", application=app, loans=loans,
-                               approve_form=DecisionForm(), reject_form=form), 422
-    services.reject_application(app, actor=current_user, clock=clock(), note=form.note.data)
+        return _invalid(app, reject_form=form)
+    services.reject_application(app, actor=current_user, clock=clock(), note=form.note.data,
+                                reason_code=form.reason_code.data)
     db.session.commit()
-    flash(f"Application {app.id} rejected.", "info")
-    return redirect(url_for("lending.review_application", application_id=app.id))
+    return _back(app, f"Application {app.id} rejected.", "info")
 
 
 @bp.get("/staff/customers")
@@ -302,3 +406,13 @@ def loan_detail(loan_id: int):
     if loan is None or loan.institution_id != current_user.institution_id:
         abort(404, "No such loan.")
     return _loan_page(loan, loan.customer)
+
+
+@bp.app_template_global("has_perm")
+def has_perm(name: str) -> bool:
+    """Whether the signed-in user's role grants permission ``name`` (a Perm value), for templates."""
+    return has_permission(current_user, Perm(name))
+
+
+from portal.lending import offer_views as _offer_views  # noqa: E402, F401  (customer: answer, accept, decline)
+from portal.lending import review_views as _review_views  # noqa: E402, F401  (staff: the review steps)

@@ -15,19 +15,25 @@ NAV: dict[Role, list[tuple[str, str]]] = {
                     ("Documents", "onboarding.my_documents")],
     Role.LOAN_OFFICER: [("Review queue", "lending.review_queue"), ("KYC queue", "onboarding.kyc_queue"),
                         ("Customers", "lending.customers"), SECURITY],
-    Role.RISK_OFFICER: [("Review queue", "lending.review_queue"), ("KYC queue", "onboarding.kyc_queue"),
-                        ("Customers", "lending.customers"),
+    Role.RISK_OFFICER: [("Review queue", "lending.review_queue"), ("Escalations", "lending.escalations"),
+                        ("KYC queue", "onboarding.kyc_queue"),
+                        ("Customers", "lending.customers"), ("Scorecards", "scoring.scorecards"),
+                        ("Savings imports", "scoring.transaction_imports"),
                         ("Portfolio", "reports.portfolio"), SECURITY],
     Role.SUPPORT: [("Customers", "lending.customers"), SECURITY],
     Role.ADMIN: [("Portfolio", "reports.portfolio"), ("Review queue", "lending.review_queue"),
                  ("KYC queue", "onboarding.kyc_queue"),
-                 ("Customers", "lending.customers"), ("Imports", "ingest.imports"), ("Audit log", "audit.audit_log"),
+                 ("Customers", "lending.customers"), ("Imports", "ingest.imports"),
+                 ("Savings imports", "scoring.transaction_imports"), ("Audit log", "audit.audit_log"),
                  ("Users", "auth.admin_users"), SECURITY],
 }
 
 
 #: Pages that light up a navigation entry besides its own endpoint.
 ALSO_ACTIVE: dict[str, frozenset[str]] = {
+    "scoring.scorecards": frozenset({"scoring.scorecard", "scoring.version", "scoring.compare", "scoring.run",
+                                     "scoring.customer_scores"}),
+    "scoring.transaction_imports": frozenset({"scoring.transaction_import"}),
     "onboarding.wizard_start": frozenset({"onboarding.wizard_step", "onboarding.wizard_save",
                                           "onboarding.wizard_submit", "onboarding.wizard_result",
                                           "onboarding.my_consents", "onboarding.confirm_withdraw_consent"}),

@@ -1,5 +1,6 @@
-"""The whole loan journey in a real browser: a customer registers and applies, an officer approves and
-disburses, the customer sees the loan's schedule, an admin sees it in the portfolio and the audit log."""
+"""The whole loan journey in a real browser: a customer registers and applies, an officer approves (an offer),
+the customer reads the Key Facts Statement and accepts it (the loan is disbursed) and sees the loan's schedule,
+an admin sees it in the portfolio and the audit log."""
 from __future__ import annotations
 
 import re
@@ -30,7 +31,7 @@ def nav_link(page: Page, name: str):
     return page.get_by_role("navigation").get_by_role("link", name=name, exact=True)
 
 
-def test_customer_applies_officer_disburses_admin_sees_it(db, new_page):
+def test_customer_applies_officer_approves_customer_accepts_admin_sees_it(db, new_page):
     make_staff("loan_officer", email=OFFICER[0], password=OFFICER[1])
     make_staff("admin", email=ADMIN[0], password=ADMIN[1], totp_secret=TOTP_SECRET)
     db.session.commit()  # the server threads use their own sessions: they only see committed rows
@@ -88,16 +89,27 @@ def test_customer_applies_officer_disburses_admin_sees_it(db, new_page):
     expect(heading).to_contain_text("Scored")
     expect(page.get_by_role("heading", name="Score and why")).to_be_visible()
     page.once("dialog", lambda dialog: dialog.accept())
-    page.get_by_role("button", name="Approve and disburse").click()
-    expect(heading).to_contain_text("Disbursed")
+    page.get_by_role("button", name="Approve and send offer").click()
+    expect(heading).to_contain_text("Offered")
     flash = page.get_by_role("status")
-    expect(flash).to_contain_text(re.compile(rf"Application {application_id} approved: loan \d+ disbursed"))
-    loan_id = int(re.search(r"loan (\d+) disbursed", flash.inner_text()).group(1))
-    expect(page.get_by_role("link", name=f"Loan {loan_id} and its schedule")).to_be_visible()
+    expect(flash).to_contain_text(re.compile(rf"Application {application_id} approved: offer \d+ sent"))
     sign_out(page)
 
-    # --- the customer signs in with the mobile number and sees the loan with 24 instalments
+    # --- the customer reads the offer's Key Facts Statement and accepts it: the loan is disbursed
     sign_in(page, CUSTOMER_MOBILE, CUSTOMER_PASSWORD, lands_on="/me")
+    page.locator("#action-needed").get_by_role("link", name=f"Application {application_id}").click()
+    kfs = page.get_by_test_id("kfs")
+    expect(kfs).to_contain_text("Key Facts Statement")
+    expect(kfs.locator("[data-kfs=emi]")).to_have_text(expected_emi)
+    page.get_by_label(re.compile("I have read the Key Facts Statement")).check()
+    page.once("dialog", lambda dialog: dialog.accept())
+    page.get_by_role("button", name="Accept the offer").click()
+    flash = page.get_by_role("status")
+    expect(flash).to_contain_text(re.compile(r"Offer accepted: loan \d+ disbursed"))
+    loan_id = int(re.search(r"loan (\d+) disbursed", flash.inner_text()).group(1))
+
+    # --- and sees the loan with 24 instalments
+    page.get_by_role("navigation").get_by_role("link", name="Dashboard", exact=True).click()
     expect(page.get_by_role("heading", name="My loans (1)")).to_be_visible()
     page.get_by_role("link", name=f"Loan {loan_id}", exact=True).click()
     expect(page).to_have_url(re.compile(rf"/me/loans/{loan_id}$"))

@@ -14,7 +14,7 @@ from playwright.sync_api import Page, expect
 
 from portal.lending import services
 from tests.e2e.support import DESKTOP, PHONE, TOTP_SECRET, sign_in
-from tests.factories import make_customer, make_loan, make_staff, term_product
+from tests.factories import approve_and_disburse, make_customer, make_loan, make_staff, term_product
 
 PASSWORD = "screens-pass-1"
 
@@ -55,10 +55,14 @@ def _data(db, clock):
                                           actor=customer.user, clock=clock)
     approved = services.submit_application(customer, product, amount=Decimal("1200000"), tenure=60,
                                            actor=customer.user, clock=clock)
-    loan = services.approve_application(approved, actor=officer, clock=clock, note="Salary slips checked.")
+    loan = approve_and_disburse(approved, officer, clock, note="Salary slips checked.")
+    make_staff("risk_officer", email="risk@example.test", password=PASSWORD, totp_secret=TOTP_SECRET)
+    offered = services.submit_application(customer, product, amount=Decimal("100000"), tenure=12,
+                                          actor=customer.user, clock=clock)
+    services.approve_application(offered, actor=officer, clock=clock, note="Offer with its KFS.")
     db.session.commit()
     return {"officer": officer, "admin": admin, "customer": customer, "pending": pending.id, "loan": loan.id,
-            "customer_id": customer.id}
+            "customer_id": customer.id, "offered": offered.id}
 
 
 def _settle(page: Page) -> None:
@@ -71,10 +75,12 @@ def test_every_page_fits_a_phone_and_logs_no_errors(db, clock, new_page, shot_di
     visits = {
         None: ["/", "/login", "/register"],
         "9876500001": ["/me", "/me/apply", "/me/applications", f"/me/applications/{d['pending']}",
-                       f"/me/loans/{d['loan']}"],
+                       f"/me/applications/{d['offered']}", f"/me/loans/{d['loan']}"],
         "officer@example.test": ["/staff/applications", f"/staff/applications/{d['pending']}",
+                                 f"/staff/applications/{d['offered']}",
                                  "/staff/customers", f"/staff/customers/{d['customer_id']}",
                                  f"/staff/loans/{d['loan']}"],
+        "risk@example.test": ["/staff/escalations"],
         "admin@example.test": ["/admin/portfolio", "/admin/audit", "/admin/imports"],
     }
     problems: list[str] = []
@@ -82,7 +88,7 @@ def test_every_page_fits_a_phone_and_logs_no_errors(db, clock, new_page, shot_di
     for login, urls in visits.items():
         page = new_page(DESKTOP)
         if login:
-            sign_in(page, login, PASSWORD, totp_secret=TOTP_SECRET if login.startswith("admin") else None)
+            sign_in(page, login, PASSWORD, totp_secret=TOTP_SECRET if login.startswith(("admin", "risk")) else None)
         for size_name, size in (("phone", PHONE), ("desktop", DESKTOP)):
             page.set_viewport_size(size)
             for url in urls:

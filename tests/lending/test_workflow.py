@@ -1,5 +1,6 @@
-"""The term-loan workflow through the services, on PostgreSQL: apply -> score -> review -> approve
-(sanction + disburse with a schedule) or reject; every status change audited in the same transaction."""
+"""The term-loan workflow through the services, on PostgreSQL: apply -> score -> review -> approve (an offer;
+the customer accepts it: sanction + disburse with a schedule) or reject; every status change audited in the
+same transaction."""
 from datetime import date
 from decimal import Decimal
 
@@ -10,7 +11,7 @@ from portal.audit.models import AuditEvent
 from portal.errors import DomainError, InvalidTransition, PermissionDenied
 from portal.lending import services
 from portal.lending.models import ApplicationEvent, Loan
-from tests.factories import make_customer, make_loan, make_staff, term_product
+from tests.factories import approve_and_disburse, make_customer, make_loan, make_staff, term_product
 
 
 def test_submit_scores_and_keeps_the_explanation(db, clock):
@@ -33,7 +34,7 @@ def test_approval_sanctions_disburses_on_the_business_date_with_a_schedule(db, c
     app = services.submit_application(customer, term_product(), amount=Decimal("250000"), tenure=24,
                                       interest_rate=Decimal("12"), actor=customer.user, clock=clock)
     assert app.eligible, app.score_detail
-    loan = services.approve_application(app, actor=officer, clock=clock, note="good history")
+    loan = approve_and_disburse(app, officer, clock, note="good history")
     db.session.commit()
     assert app.status == "disbursed"
     assert loan.disbursed_on == date(2026, 11, 23)
@@ -43,8 +44,13 @@ def test_approval_sanctions_disburses_on_the_business_date_with_a_schedule(db, c
     assert loan.installments[0].due_on == date(2026, 12, 23)
     statuses = [e.to_status for e in db.session.scalars(select(ApplicationEvent)
                                                         .where(ApplicationEvent.application_id == app.id))]
-    assert statuses == ["submitted", "scored", "in_review", "approved", "sanctioned", "disbursed"]
-    assert db.session.scalar(select(AuditEvent).where(AuditEvent.action == "loan.disbursed")).actor_id == officer.id
+    assert statuses == ["submitted", "scored", "in_review", "approved", "offered", "accepted", "sanctioned",
+                        "disbursed"]
+    def actor_of(action: str) -> int:
+        return db.session.scalar(select(AuditEvent).where(AuditEvent.action == action)).actor_id
+
+    assert actor_of("application.approved") == officer.id
+    assert actor_of("offer.accepted") == customer.user.id
 
 
 def test_seed_003_emi_at_12_percent(db, clock):
@@ -62,10 +68,13 @@ def test_reject_needs_a_reason_and_is_final(db, clock):
     app = services.submit_application(customer, term_product(), amount=Decimal("50000"), tenure=12,
                                       actor=customer.user, clock=clock)
     with pytest.raises(DomainError):
-        services.reject_application(app, actor=officer, clock=clock, note="  ")
-    services.reject_application(app, actor=officer, clock=clock, note="income not verified")
+        services.reject_application(app, actor=officer, clock=clock, note="  ", reason_code="income_unverified")
+    with pytest.raises(DomainError, match="reason"):
+        services.reject_application(app, actor=officer, clock=clock, note="no code", reason_code="made-up")
+    services.reject_application(app, actor=officer, clock=clock, note="income not verified",
+                                reason_code="income_unverified")
     db.session.commit()
-    assert app.status == "rejected"
+    assert app.status == "rejected" and app.rejection_code == "income_unverified"
     with pytest.raises(InvalidTransition):
         services.approve_application(app, actor=officer, clock=clock)
 

@@ -1,10 +1,11 @@
 """The customer -> officer -> admin path through the pages (test client, CSRF on)."""
+import re
 from datetime import date
 from decimal import Decimal
 
 from sqlalchemy import select
 
-from portal.lending.models import Loan, LoanApplication
+from portal.lending.models import Loan, LoanApplication, Offer
 from tests.conftest import csrf_token, post_form
 from tests.factories import make_customer, make_loan, make_staff, term_product
 
@@ -62,13 +63,23 @@ def test_customer_applies_after_the_instant_check_and_officer_approves(client, d
     frag = client.get("/staff/applications?band=", headers={"HX-Request": "true"}).get_data(as_text=True)
     assert frag.lstrip().startswith('<div id="queue-table">')
     review = client.get(f"/staff/applications/{app.id}").get_data(as_text=True)
-    assert "Score and why" in review and "Approve and disburse" in review
+    assert "Score and why" in review and "Approve and send offer" in review
     r = post_form(client, f"/staff/applications/{app.id}/approve", {"note": "ok"}, page=f"/staff/applications/{app.id}")
+    assert r.status_code == 302
+    db.session.expire_all()
+    offer = db.session.scalar(select(Offer).where(Offer.application_id == app.id))
+    assert offer.status == "offered" and app.status == "offered"
+    # the customer reads the Key Facts Statement and accepts it: sanction and disbursement
+    login_as(customer.user)
+    page = client.get(f"/me/applications/{app.id}").get_data(as_text=True)
+    assert "Key Facts Statement" in page and "Accept the offer" in page
+    digest = re.search(r'name="kfs_digest" type="hidden" value="([0-9a-f]{64})"', page).group(1)
+    r = post_form(client, f"/me/offers/{offer.id}/accept", {"agree": "y", "kfs_digest": digest},
+                  page=f"/me/applications/{app.id}")
     assert r.status_code == 302
     db.session.expire_all()
     loan = db.session.scalar(select(Loan).where(Loan.application_id == app.id))
     assert loan is not None and loan.disbursed_on == date(2026, 11, 23)
-    login_as(customer.user)
     page = client.get(f"/me/loans/{loan.id}").get_data(as_text=True)
     assert "Amortization schedule" in page and "Rs 2,50,000.00" in page
 
