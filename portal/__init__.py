@@ -139,12 +139,14 @@ def register_request_id(app: Flask) -> None:
 
 def register_blueprints(app: Flask) -> None:
     from portal.api import openapi as _openapi  # noqa: F401  (GET /api/v1/openapi.json on api_bp)
+    from portal.api import payments as _api_payments  # noqa: F401  (the payment gateway webhook on api_bp)
     from portal.api import scorecards as _api_scorecards  # noqa: F401  (the scoring API on api_bp)
     from portal.api.views import bp as api_bp
     from portal.audit.views import bp as audit_bp
     from portal.auth.views import bp as auth_bp
     from portal.extensions import csrf
     from portal.ingest.views import bp as ingest_bp
+    from portal.ledger.views import bp as ledger_bp
     from portal.lending.views import bp as lending_bp
     from portal.main.views import bp as main_bp
     from portal.onboarding import bp as onboarding_bp
@@ -152,8 +154,10 @@ def register_blueprints(app: Flask) -> None:
     from portal.onboarding import wizard_views as _wizard_views  # noqa: F401  (the wizard and consents routes)
     from portal.reports.views import bp as reports_bp
     from portal.scoring.views import bp as scoring_bp
+    from portal.servicing.views import bp as servicing_bp
 
-    for bp in (main_bp, auth_bp, lending_bp, ingest_bp, reports_bp, audit_bp, api_bp, onboarding_bp, scoring_bp):
+    for bp in (main_bp, auth_bp, lending_bp, ingest_bp, reports_bp, audit_bp, api_bp, onboarding_bp, scoring_bp,
+               servicing_bp, ledger_bp):
         app.register_blueprint(bp)
     if app.config.get("DEV_INBOX"):
         # development and tests only: the page lists sent SMS (OTP codes included); never in production

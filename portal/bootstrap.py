@@ -1,5 +1,5 @@
-"""Reference data every database needs: the default institution, the standard term-loan product, the
-consent texts and the built-in scorecards.
+"""Reference data every database needs: the default institution, the standard term-loan and credit-line
+products, the chart of accounts, the consent texts and the built-in scorecards.
 Idempotent; run by ``flask --app wsgi init-data`` (and by ``seed-demo``)."""
 from __future__ import annotations
 
@@ -15,6 +15,13 @@ from portal.lending.models import Product
 TERM_LOAN = {"code": "TL-PERSONAL", "name": "Personal term loan", "kind": "term_loan",
              "min_amount": Decimal("10000.00"), "max_amount": Decimal("5000000.00"), "min_tenure": 6,
              "max_tenure": 120, "interest_rate": Decimal("14.00")}
+#: Seed 004's revolving credit line: limit Rs 50,000, APR 24 %, apply with a savings-balance score >= 450 and an
+#: annual income >= Rs 1,50,000; tenure fields are unused (billing every 30 days until closed).
+CREDIT_LINE = {"code": "CL-REVOLVING", "name": "Revolving credit line", "kind": "credit_line",
+               "min_amount": Decimal("1000.00"), "max_amount": Decimal("50000.00"), "min_tenure": 1,
+               "max_tenure": 1, "interest_rate": Decimal("24.00"), "processing_fee_rate": Decimal("0.00"),
+               "processing_fee_cap_amount": Decimal("0.00"), "min_score": 450,
+               "min_annual_income_amount": Decimal("150000.00")}
 
 
 def ensure_reference_data() -> tuple[Institution, Product]:
@@ -27,6 +34,13 @@ def ensure_reference_data() -> tuple[Institution, Product]:
         product = Product(institution_id=institution.id, **TERM_LOAN)
         db.session.add(product)
         db.session.flush()
+    if db.session.scalar(select(Product.id).where(Product.institution_id == institution.id,
+                                                  Product.code == CREDIT_LINE["code"])) is None:
+        db.session.add(Product(institution_id=institution.id, **CREDIT_LINE))
+        db.session.flush()
+    from portal.ledger.services import ensure_accounts
+
+    ensure_accounts(institution.id)  # the chart of accounts (portal/ledger/models.py)
     from portal.onboarding.consents import ensure_default_texts
 
     ensure_default_texts()  # version 1 of the consent texts: terms, kyc_processing, bureau_check, marketing

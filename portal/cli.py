@@ -57,15 +57,23 @@ def register_cli(app) -> None:
         db.session.commit()
         click.echo(token)
 
+    from portal.lending.schedule import DAY_COUNTS, FREQUENCIES, METHODS
+
     @app.cli.command("schedule")
-    @click.option("--principal", required=True)
+    @click.option("--principal", required=True, help="rupees")
     @click.option("--rate", required=True, help="% per annum")
-    @click.option("--tenure", required=True, type=int, help="months")
+    @click.option("--tenure", required=True, type=int, help="number of instalments (months when monthly)")
     @click.option("--start", required=True, help="disbursement date, YYYY-MM-DD")
+    @click.option("--method", type=click.Choice(METHODS), default="emi",
+                  show_default=True, help="interest method")
+    @click.option("--day-count", "day_count", type=click.Choice(DAY_COUNTS), default="30/360",
+                  show_default=True)
+    @click.option("--frequency", type=click.Choice(FREQUENCIES), default="monthly",
+                  show_default=True, help="repayment frequency")
     @click.option("--json", "as_json", is_flag=True, help="print the rows as JSON")
-    def schedule_command(principal, rate, tenure, start, as_json):
-        """Print an amortization schedule (monthly, reducing balance, seed 003 EMI)."""
-        from portal.lending.schedule import amortization_schedule, emi
+    def schedule_command(principal, rate, tenure, start, method, day_count, frequency, as_json):
+        """Print an instalment schedule and its totals (default: monthly reducing-balance EMI, 30/360, seed 003)."""
+        from portal.lending.schedule import amortization_schedule, emi, schedule_totals
 
         try:
             start_on = date.fromisoformat(start)
@@ -73,18 +81,25 @@ def register_cli(app) -> None:
             raise click.BadParameter("use YYYY-MM-DD", param_hint="--start") from None
         try:
             rows = amortization_schedule(_decimal(principal, "--principal"), _decimal(rate, "--rate"), tenure,
-                                         start_on)
+                                         start_on, method=method, day_count=day_count, frequency=frequency)
         except ValueError as exc:
             raise click.ClickException(str(exc)) from None
         if as_json:
             click.echo(json.dumps([r.as_dict() for r in rows], indent=2))
             return
-        click.echo(f"EMI {emi(_decimal(principal, '--principal'), _decimal(rate, '--rate'), tenure)}")
+        if method == "emi":
+            amount = emi(_decimal(principal, "--principal"), _decimal(rate, "--rate"), tenure, frequency=frequency)
+            first = f"EMI {amount}"
+        else:
+            first = f"First instalment {rows[0].installment}"
+        click.echo(f"{first} ({method}, {day_count}, {frequency})")
         click.echo(f"{'seq':>4} {'due_on':>10} {'principal':>12} {'interest':>12} {'installment':>12} "
                    f"{'balance':>14}")
         for r in rows:
             click.echo(f"{r.seq:>4} {r.due_on.isoformat():>10} {r.principal:>12} {r.interest:>12} "
                        f"{r.installment:>12} {r.balance:>14}")
+        totals = schedule_totals(rows)
+        click.echo(f"Total principal {totals['principal']}  interest {totals['interest']}  total {totals['total']}")
 
     @app.cli.command("rq-worker")
     @click.argument("queues", nargs=-1)
@@ -179,9 +194,17 @@ def register_cli(app) -> None:
 
     register_scoring_cli(app)
 
+    from portal.ledger.cli import register_ledger_cli
+
+    register_ledger_cli(app)
+
     from portal.lending.cli import register_lending_cli
 
     register_lending_cli(app)
+
+    from portal.servicing.cli import register_servicing_cli
+
+    register_servicing_cli(app)
 
     from portal.demo import register_demo_cli
 

@@ -55,6 +55,11 @@ class BaseConfig:
     KFS_COOLING_OFF_DAYS = 3                   # the borrower may exit without penalty within this many days
     KFS_GRIEVANCE_CONTACT = ("Grievance Redressal Officer, Default Lender: grievance@lender.example, "
                              "1800-000-0000 (toll-free, 9:30-18:00 IST, Monday to Friday)")
+    # payments (issue 5): the gateway's webhook secret (HMAC-SHA256 of the raw body) and the sandbox gateway page
+    PAYMENT_WEBHOOK_SECRET: str | None = None
+    PAYMENT_WEBHOOK_TOLERANCE_SECONDS = 300    # a webhook whose X-Timestamp is older (or further ahead) is refused
+    PAYMENT_SANDBOX = False                    # the in-app sandbox gateway (development, tests, demo)
+    PAYMENT_MERCHANT_NAME = "Credit Lifecycle Portal"
     KFS_RECOVERY_CONTACT = ("Collections desk, Default Lender: collections@lender.example, 1800-000-0001; "
                             "recovery agents carry an authorisation letter and contact you only 08:00-19:00")
 
@@ -74,6 +79,8 @@ class DevConfig(BaseConfig):
     FIELD_ENCRYPTION_KEY = "ZGV2LW9ubHktbm90LXNlY3JldC1rZXktMzJieXRlcyE="  # development only, not secret
     DEMO_MODE = True
     DEV_INBOX = True
+    PAYMENT_WEBHOOK_SECRET = "dev-only-webhook-secret"  # development only, not secret
+    PAYMENT_SANDBOX = True
 
 
 class TestConfig(BaseConfig):
@@ -88,6 +95,8 @@ class TestConfig(BaseConfig):
     JOBS_MODE = "eager"
     DEMO_MODE = True
     FAST_PASSWORD_HASHING = True  # argon2 with minimal cost: tests create many users
+    PAYMENT_WEBHOOK_SECRET = "test-only-webhook-secret"  # tests only
+    PAYMENT_SANDBOX = True
 
 
 class ProdConfig(BaseConfig):
@@ -105,6 +114,10 @@ class ProdConfig(BaseConfig):
             raise RuntimeError("production needs REDIS_URL for the background workers")
         if self.DEV_INBOX:
             raise RuntimeError("the dev inbox (DEV_INBOX) shows one-time passwords: never in production")
+        if not self.PAYMENT_WEBHOOK_SECRET:
+            raise RuntimeError("PAYMENT_WEBHOOK_SECRET must be set (the payment gateway's webhook signing secret)")
+        if self.PAYMENT_SANDBOX and not self.DEMO_MODE:
+            raise RuntimeError("the sandbox payment gateway confirms payments without money: only with DEMO_MODE")
 
 
 CONFIGS = {"development": DevConfig, "test": TestConfig, "production": ProdConfig}
@@ -117,7 +130,7 @@ def _bool(value: str) -> bool:
 def from_env(environ: dict | None = None) -> BaseConfig:
     """Build a config object: ``PORTAL_ENV`` picks the class (development by default), then
     ``SECRET_KEY``, ``DATABASE_URL``, ``REDIS_URL``, ``JOBS_MODE``, ``PORTAL_TIMEZONE``, ``DEMO_MODE``,
-    ``IMPORT_MAX_BYTES``, ``KYC_MAX_BYTES`` override it."""
+    ``IMPORT_MAX_BYTES``, ``KYC_MAX_BYTES``, ``PAYMENT_WEBHOOK_SECRET``, ``PAYMENT_SANDBOX`` override it."""
     env = os.environ if environ is None else environ
     cls = CONFIGS.get(env.get("PORTAL_ENV", "development"))
     if cls is None:
@@ -144,6 +157,10 @@ def from_env(environ: dict | None = None) -> BaseConfig:
         config.DEMO_MODE = _bool(env["DEMO_MODE"])
     if env.get("FIELD_ENCRYPTION_KEY"):
         config.FIELD_ENCRYPTION_KEY = env["FIELD_ENCRYPTION_KEY"]
+    if env.get("PAYMENT_WEBHOOK_SECRET"):
+        config.PAYMENT_WEBHOOK_SECRET = env["PAYMENT_WEBHOOK_SECRET"]
+    if env.get("PAYMENT_SANDBOX"):
+        config.PAYMENT_SANDBOX = _bool(env["PAYMENT_SANDBOX"])
     if env.get("UPLOAD_DIR"):
         config.UPLOAD_DIR = env["UPLOAD_DIR"]
     if env.get("IMPORT_MAX_BYTES"):

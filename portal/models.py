@@ -3,6 +3,7 @@ from portal.audit.models import AuditEvent  # noqa: F401
 from portal.auth.models import ApiToken, Institution, LoginEvent, OtpChallenge, User, UserSession  # noqa: F401
 from portal.business_date import BusinessDate  # noqa: F401
 from portal.ingest.models import ImportBatch  # noqa: F401
+from portal.ledger.models import JournalEntry, LedgerAccount, Posting  # noqa: F401, E402
 from portal.lending.models import (  # noqa: F401
     ApplicationEvent,
     InfoRequest,
@@ -23,4 +24,12 @@ from portal.scoring.models import (  # noqa: F401
     ScoreResult,
     ScoringRun,
     TransactionImport,
+)
+from portal.servicing.models import (  # noqa: F401, E402
+    Accrual,
+    BillingStatement,
+    CobRun,
+    LoanTransaction,
+    Payment,
+    WebhookReceipt,
 )

@@ -44,20 +44,25 @@ class Perm(StrEnum):
     OWN_SECURITY = "own_security"        # every signed-in user: own sessions and MFA
     MANAGE_SCORECARDS = "manage_scorecards"  # scorecard editor: drafts, publish, compare, backtest, recalculate
     IMPORT_TRANSACTIONS = "import_transactions"  # savings-transactions CSV behind the seed 004 score
+    RECORD_REPAYMENTS = "record_repayments"  # officer: record a repayment received, mark a bounce
+    RUN_COB = "run_cob"                      # admin: close of business runs (and, in demo mode, run N days)
+    VIEW_LEDGER = "view_ledger"              # trial balance and ledger summary
 
 
 ROLE_PERMS: dict[Role, frozenset[Perm]] = {
     Role.CUSTOMER: frozenset({Perm.APPLY}),
     Role.LOAN_OFFICER: frozenset({Perm.REVIEW_APPLICATIONS, Perm.DECIDE_APPLICATIONS, Perm.VIEW_CUSTOMERS,
-                                  Perm.VIEW_LOANS, Perm.USE_API, Perm.REVIEW_KYC}),
+                                  Perm.VIEW_LOANS, Perm.USE_API, Perm.REVIEW_KYC,
+                                  Perm.RECORD_REPAYMENTS}),
     Role.RISK_OFFICER: frozenset({Perm.REVIEW_APPLICATIONS, Perm.DECIDE_APPLICATIONS, Perm.DECIDE_ESCALATIONS,
                                   Perm.CHECK_OVERRIDES, Perm.VIEW_CUSTOMERS,
                                   Perm.VIEW_LOANS, Perm.VIEW_PORTFOLIO, Perm.USE_API, Perm.REVIEW_KYC,
-                                  Perm.MANAGE_SCORECARDS, Perm.IMPORT_TRANSACTIONS}),
+                                  Perm.MANAGE_SCORECARDS, Perm.IMPORT_TRANSACTIONS, Perm.VIEW_LEDGER}),
     Role.SUPPORT: frozenset({Perm.VIEW_CUSTOMERS, Perm.VIEW_LOANS}),
     Role.ADMIN: frozenset({Perm.VIEW_CUSTOMERS, Perm.VIEW_LOANS, Perm.VIEW_PORTFOLIO, Perm.VIEW_AUDIT,
                            Perm.IMPORT_BOOK, Perm.MANAGE_USERS, Perm.REVIEW_APPLICATIONS, Perm.USE_API,
-                           Perm.REVIEW_KYC, Perm.IMPORT_TRANSACTIONS}),
+                           Perm.REVIEW_KYC, Perm.IMPORT_TRANSACTIONS, Perm.RECORD_REPAYMENTS, Perm.RUN_COB,
+                           Perm.VIEW_LEDGER}),
 }
 
 # every signed-in user manages their own sessions and two-step verification

@@ -33,7 +33,23 @@ def make_customer(*, salary: str = "50000", password: str | None = "customer-pas
 
 
 def term_product() -> Product:
-    return db.session.scalar(select(Product).where(Product.institution_id == default_institution().id))
+    """The seed 003 personal term loan (TL-PERSONAL) of the default institution."""
+    return db.session.scalar(select(Product).where(Product.institution_id == default_institution().id,
+                                                   Product.code == "TL-PERSONAL"))
+
+
+def make_disbursed_loan(clock, *, amount: str = "100000", tenure: int = 12, salary: str = "100000",
+                        customer=None, officer=None) -> Loan:
+    """A serviced term loan disbursed on the business date through the real workflow (apply, approve, accept
+    the offer): schedule rows, balances and the disbursement's journal entry. Rate: the product's 14 % p.a.
+    (or the seed 003 slab floor)."""
+    from portal.lending import services
+
+    customer = customer or make_customer(salary=salary)
+    officer = officer or make_staff("loan_officer")
+    app = services.submit_application(customer, term_product(), amount=Decimal(amount), tenure=tenure,
+                                      actor=customer.user, clock=clock)
+    return approve_and_disburse(app, officer, clock)
 
 
 def make_loan(customer, *, amount: str = "100000", rate: str = "12", tenure: int = 12, emi: str = "8884.88",

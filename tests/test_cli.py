@@ -47,6 +47,28 @@ def test_schedule_rejects_bad_input(app):
                                "--start", "15/01/2025"]).exit_code != 0
 
 
+def test_schedule_methods_day_count_frequency_and_totals(app):
+    runner = app.test_cli_runner()
+    base = ["schedule", "--principal", "100", "--rate", "7", "--tenure", "6", "--start", "2025-01-01"]
+    emi = runner.invoke(args=[*base, "--method", "emi", "--day-count", "30/360"])
+    assert emi.exit_code == 0, emi.output
+    assert emi.output.startswith("EMI 17.01 (emi, 30/360, monthly)")  # Fineract's published case
+    assert "Total principal 100.00  interest 2.05  total 102.05" in emi.output
+    flat = runner.invoke(args=[*base, "--method", "flat", "--json"])
+    assert flat.exit_code == 0, flat.output
+    rows = json.loads(flat.output)
+    assert [r["interest"] for r in rows] == ["0.58"] * 5 + ["0.60"]  # 100 * 7 % * 6/12 = 3.50, evenly
+    equal = runner.invoke(args=[*base, "--method", "equal-principal", "--day-count", "actual/365",
+                                "--frequency", "weekly"])
+    assert equal.exit_code == 0, equal.output
+    assert equal.output.startswith("First instalment 16.80 (equal-principal, actual/365, weekly)")
+    assert "2025-01-08" in equal.output and "Total principal 100.00" in equal.output
+    bad = runner.invoke(args=[*base, "--method", "declining"])
+    assert bad.exit_code != 0 and "'declining' is not one of" in bad.output
+    assert runner.invoke(args=[*base, "--day-count", "actual/360"]).exit_code != 0
+    assert runner.invoke(args=[*base, "--frequency", "daily"]).exit_code != 0
+
+
 def test_seed_demo_loads_every_state_once(app, db):
     runner = app.test_cli_runner()
     first = runner.invoke(args=["seed-demo"])

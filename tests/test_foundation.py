@@ -12,7 +12,7 @@ from portal.money import format_inr, money
 
 def test_config_comes_from_the_environment():
     cfg = from_env({"PORTAL_ENV": "production", "SECRET_KEY": "s3cret", "FIELD_ENCRYPTION_KEY": "k" * 44,
-                    "DATABASE_URL": "postgresql://u@h/db",
+                    "PAYMENT_WEBHOOK_SECRET": "w" * 32, "DATABASE_URL": "postgresql://u@h/db",
                     "REDIS_URL": "redis://127.0.0.1:6379/0"})
     assert isinstance(cfg, ProdConfig)
     assert cfg.SQLALCHEMY_DATABASE_URI == "postgresql+psycopg://u@h/db" and cfg.JOBS_MODE == "rq"

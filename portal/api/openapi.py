@@ -145,6 +145,26 @@ def document() -> dict:
                         "current_year_points, volume_points, current_loans_total, approved_limit, ...) and "
                         "savings-balance (seed 004, 300-900, feature balance: {\"balance\": 568450} scores 610). "
                         "Every call stores a score result with the version and contributions.")},
+        "/payments/webhook": {"post": {
+            "summary": "The payment gateway's event (signed; no token)", "security": [],
+            "description": "X-Signature is sha256=<hex HMAC-SHA256 of the raw body with the webhook secret>; "
+                           "X-Timestamp (Unix seconds) older than 5 minutes is refused. A repeated event_id "
+                           "answers {\"status\": \"duplicate\"} and changes nothing.",
+            "parameters": [{"name": "X-Signature", "in": "header", "required": True, "schema": {"type": "string"}},
+                           {"name": "X-Timestamp", "in": "header", "required": True, "schema": {"type": "string"}}],
+            "requestBody": {"required": True, "content": {"application/json": {"schema": {
+                "type": "object", "required": ["event_id", "gateway_ref", "status", "amount"], "properties": {
+                    "event_id": {"type": "string", "maxLength": 80}, "gateway_ref": {"type": "string"},
+                    "status": {"enum": ["succeeded", "failed"]},
+                    "amount": {"oneOf": [{"type": "string"}, MONEY]}}}}}},
+            "responses": {
+                "200": _json({"type": "object", "properties": {"status": {"type": "string"},
+                                                               "payment_id": {"type": "integer"}}},
+                             "Applied, failed, or a duplicate event"),
+                "400": {"$ref": "#/components/responses/E400"},
+                "401": _json(_ref("Error"), "Bad or missing signature, or a missing or stale timestamp"),
+                "404": _json(_ref("Error"), "Unknown gateway_ref"),
+                "422": _json(_ref("Error"), "The amount does not match the initiated payment")}}},
         "/openapi.json": {"get": {"summary": "This document", "security": [],
                                   "responses": {"200": {"description": "OpenAPI 3.1 document",
                                                         "content": {"application/json": {}}}}}},

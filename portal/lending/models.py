@@ -18,6 +18,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
@@ -48,6 +49,11 @@ class Product(Timestamped, db.Model):
     processing_fee_rate: Mapped[Decimal] = mapped_column(Rate, default=Decimal("1.00"))
     processing_fee_cap_amount: Mapped[Decimal] = mapped_column(Money, default=Decimal("10000.00"))
     penal_charge_rate: Mapped[Decimal] = mapped_column(Rate, default=Decimal("2.00"))
+    # servicing (issue 5): how the schedule is built, and the credit line apply rules of seed 004
+    interest_method: Mapped[str] = mapped_column(String(20), default="emi", server_default="emi")
+    day_count: Mapped[str] = mapped_column(String(10), default="30/360", server_default="30/360")
+    min_score: Mapped[int | None] = mapped_column(Integer)  # credit line: savings-balance score >= 450
+    min_annual_income_amount: Mapped[Decimal | None] = mapped_column(Money)  # credit line: >= 1,50,000
 
 
 class LoanApplication(Timestamped, db.Model):
@@ -230,6 +236,8 @@ class Loan(Timestamped, db.Model):
         CheckConstraint("loan_amount > 0", name="loan_amount_positive"),
         CheckConstraint("tenure > 0", name="tenure_positive"),
         Index("ix_loans_institution_status", "institution_id", "status"),
+        Index("ix_loans_serviced", "institution_id", "serviced", "id"),
+        CheckConstraint("principal_outstanding_amount >= 0", name="principal_not_negative"),
     )
     id: Mapped[int] = mapped_column(primary_key=True)
     institution_id: Mapped[int] = mapped_column(ForeignKey("institutions.id"), index=True)
@@ -247,6 +255,34 @@ class Loan(Timestamped, db.Model):
     status: Mapped[str] = mapped_column(String(20), default=LoanStatus.ACTIVE)
     source: Mapped[str] = mapped_column(String(20), default="portal")  # portal | import | api
     import_batch_id: Mapped[int | None] = mapped_column(ForeignKey("import_batches.id"))
+
+    # --- servicing (issue 5; portal/servicing). Loans serviced in the portal (``serviced``) carry their balances
+    # here, kept equal to the ledger by every service (``flask --app wsgi ledger-check`` proves it). Imported
+    # book loans are history for the seed 003 score and are not serviced.
+    serviced: Mapped[bool] = mapped_column(default=False, server_default="0")
+    kind: Mapped[str] = mapped_column(String(20), default="term_loan", server_default="term_loan")
+    product_id: Mapped[int | None] = mapped_column(ForeignKey("products.id"))
+    interest_method: Mapped[str] = mapped_column(String(20), default="emi", server_default="emi")
+    day_count: Mapped[str] = mapped_column(String(10), default="30/360", server_default="30/360")
+    principal_outstanding_amount: Mapped[Decimal] = mapped_column(Money, default=Decimal("0.00"), server_default="0")
+    interest_receivable_amount: Mapped[Decimal] = mapped_column(Money, default=Decimal("0.00"), server_default="0")
+    #: interest accrued while NPA and not recognised as income (RBI IRAC); part of interest_receivable_amount
+    interest_suspense_amount: Mapped[Decimal] = mapped_column(Money, default=Decimal("0.00"), server_default="0")
+    #: the accrual period now running (term loans: from the previous due date, or disbursement, to the next one)
+    period_start_on: Mapped[date | None] = mapped_column(Date)
+    next_due_on: Mapped[date | None] = mapped_column(Date)
+    period_interest_amount: Mapped[Decimal] = mapped_column(Money, default=Decimal("0.00"), server_default="0")
+    period_accrued_amount: Mapped[Decimal] = mapped_column(Money, default=Decimal("0.00"), server_default="0")
+    last_accrued_on: Mapped[date | None] = mapped_column(Date)
+    #: delinquency: days past due from the oldest unpaid due date, RBI asset class, first day as NPA
+    dpd: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    asset_class: Mapped[str] = mapped_column(String(12), default="standard", server_default="standard")
+    npa_since_on: Mapped[date | None] = mapped_column(Date)
+    bounce_count: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    closed_on: Mapped[date | None] = mapped_column(Date)
+    #: credit lines (seed 004): the limit and the day billing cycles count from (account creation)
+    credit_limit_amount: Mapped[Decimal | None] = mapped_column(Money)
+    billing_anchor_on: Mapped[date | None] = mapped_column(Date)
 
     customer = relationship("Customer")
     application: Mapped[LoanApplication | None] = relationship(back_populates="loan")
@@ -273,11 +309,21 @@ class Loan(Timestamped, db.Model):
         return max(0, self.tenure - self.emis_paid_on_time)
 
 
+#: a schedule row with something still to pay (the predicate of the partial index ix_installments_unpaid)
+_UNPAID_ROW = "principal_paid_amount < principal_amount OR interest_paid_amount < interest_amount"
+
+
 class Installment(db.Model):
     """One row of a loan's amortization schedule (rupees)."""
 
     __tablename__ = "installments"
-    __table_args__ = (UniqueConstraint("loan_id", "seq"),)
+    __table_args__ = (
+        UniqueConstraint("loan_id", "seq"), Index("ix_installments_loan_due", "loan_id", "due_on"),
+        # the rows with something unpaid (partial): the close of business reads each loan's oldest unpaid due
+        # date (DPD) from this index alone instead of every schedule row of the book
+        Index("ix_installments_unpaid", "loan_id", "due_on", postgresql_where=text(_UNPAID_ROW),
+              sqlite_where=text(_UNPAID_ROW)),
+    )
     id: Mapped[int] = mapped_column(primary_key=True)
     loan_id: Mapped[int] = mapped_column(ForeignKey("loans.id"), index=True)
     seq: Mapped[int] = mapped_column(Integer)
@@ -287,5 +333,21 @@ class Installment(db.Model):
     installment_amount: Mapped[Decimal] = mapped_column(Money)
     balance_amount: Mapped[Decimal] = mapped_column(Money)
     paid_on: Mapped[date | None] = mapped_column(Date)
+    #: what has been paid against this row (servicing allocates payments here, oldest first)
+    principal_paid_amount: Mapped[Decimal] = mapped_column(Money, default=Decimal("0.00"), server_default="0")
+    interest_paid_amount: Mapped[Decimal] = mapped_column(Money, default=Decimal("0.00"), server_default="0")
 
     loan: Mapped[Loan] = relationship(back_populates="installments")
+
+    @property
+    def principal_due(self) -> Decimal:
+        return self.principal_amount - self.principal_paid_amount
+
+    @property
+    def interest_due(self) -> Decimal:
+        return self.interest_amount - self.interest_paid_amount
+
+    @property
+    def amount_due(self) -> Decimal:
+        """What is still to pay on this row (rupees)."""
+        return self.principal_due + self.interest_due

@@ -85,8 +85,10 @@ class Assessment:
 
 
 def past_loans(customer: Customer) -> list[Loan]:
-    """Every loan of ``customer`` (imported and portal), oldest first."""
-    return list(db.session.scalars(select(Loan).where(Loan.customer_id == customer.id).order_by(Loan.approved_on)))
+    """Every term loan of ``customer`` (imported and portal), oldest first: the seed 003 loan history (credit
+    lines are not part of it)."""
+    return list(db.session.scalars(select(Loan).where(Loan.customer_id == customer.id, Loan.kind == "term_loan")
+                                   .order_by(Loan.approved_on)))
 
 
 def past_loan(loan: Loan) -> rules.PastLoan:
@@ -362,19 +364,54 @@ def approve_straight_through(app: LoanApplication, *, actor, clock, note: str | 
     return loan
 
 
+def schedule_options(method: str, day_count: str) -> dict:
+    """Keyword arguments for ``amortization_schedule`` from a product's interest method and day count
+    (the default reducing-balance EMI on 30/360 passes none, so older schedules stay as they were)."""
+    options = {}
+    if method != "emi":
+        options["method"] = method
+    if day_count != "30/360":
+        options["day_count"] = day_count
+    return options
+
+
+def post_disbursement(loan: Loan, *, amount: Decimal, fee: Decimal, as_of: date) -> None:
+    """The disbursement's journal entry: Dr loan principal (the sanctioned amount), Cr cash (the net amount
+    paid out), Cr fee income (the processing fee deducted); and its statement line."""
+    from portal.ledger.models import Account
+    from portal.ledger.services import Line, post
+    from portal.servicing.models import LoanTransaction
+
+    entry = post(loan.institution_id, kind="disbursement", reference=f"disbursement:{loan.id}", business_date=as_of,
+                 loan_id=loan.id, memo=f"Loan {loan.id} disbursed",
+                 lines=[Line(Account.LOAN_PRINCIPAL, debit=amount, loan_id=loan.id),
+                        Line(Account.CASH, credit=amount - fee, loan_id=loan.id),
+                        Line(Account.FEE_INCOME, credit=fee, loan_id=loan.id)])
+    db.session.add(LoanTransaction(loan_id=loan.id, kind="disbursement", value_on=as_of, amount=amount,
+                                   principal_amount=amount, fee_amount=fee, journal_entry_id=entry.id,
+                                   note="Disbursement" + (", less the processing fee" if fee else "")))
+
+
 def disburse(app: LoanApplication, *, amount: Decimal, interest_rate: Decimal, tenure: int, as_of: date, actor,
              processing_fee: Decimal = Decimal("0.00")) -> Loan:
     """Create the loan of a sanctioned application with its amortization schedule from ``as_of``."""
-    rows = amortization_schedule(amount, interest_rate, tenure, as_of)
+    product = app.product
+    method = getattr(product, "interest_method", None) or "emi"
+    day_count = getattr(product, "day_count", None) or "30/360"
+    rows = amortization_schedule(amount, interest_rate, tenure, as_of, **schedule_options(method, day_count))
     loan = Loan(institution_id=app.institution_id, customer_id=app.customer_id, application=app,
-                loan_amount=amount, tenure=tenure, interest_rate=interest_rate,
+                product_id=app.product_id, loan_amount=amount, tenure=tenure, interest_rate=interest_rate,
                 monthly_installment=rows[0].installment, emis_paid_on_time=0, approved_on=as_of,
-                disbursed_on=as_of, end_on=rows[-1].due_on, status=LoanStatus.ACTIVE.value, source="portal")
+                disbursed_on=as_of, end_on=rows[-1].due_on, status=LoanStatus.ACTIVE.value, source="portal",
+                serviced=True, kind="term_loan", interest_method=method, day_count=day_count,
+                principal_outstanding_amount=amount, period_start_on=as_of, next_due_on=rows[0].due_on,
+                period_interest_amount=rows[0].interest, period_accrued_amount=Decimal("0.00"))
     loan.installments = [Installment(seq=r.seq, due_on=r.due_on, principal_amount=r.principal,
                                      interest_amount=r.interest, installment_amount=r.installment,
                                      balance_amount=r.balance) for r in rows]
     db.session.add(loan)
     db.session.flush()
+    post_disbursement(loan, amount=amount, fee=processing_fee, as_of=as_of)
     record(actor, "loan.disbursed", loan, changes={"loan_amount": loan.loan_amount, "interest_rate":
                                                    loan.interest_rate, "tenure": loan.tenure,
                                                    "disbursed_on": as_of, "monthly_installment":

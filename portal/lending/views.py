@@ -51,7 +51,8 @@ def _me() -> Customer:
 
 def _products(institution_id: int) -> list[Product]:
     return list(db.session.scalars(select(Product).where(Product.institution_id == institution_id,
-                                                         Product.active.is_(True)).order_by(Product.id)))
+                                                         Product.active.is_(True), Product.kind == "term_loan")
+                                   .order_by(Product.id)))
 
 
 def _assessment(customer: Customer, as_of):

@@ -11,7 +11,8 @@ SECURITY = ("Security", "auth.account_sessions")  # own sessions and two-step ve
 
 NAV: dict[Role, list[tuple[str, str]]] = {
     Role.CUSTOMER: [("Dashboard", "lending.customer_dashboard"), ("Apply for a loan", "lending.apply"),
-                    ("My applications", "lending.my_applications"), ("Profile & KYC", "onboarding.wizard_start"),
+                    ("My applications", "lending.my_applications"), ("Credit line", "servicing.my_credit_lines"),
+                    ("Profile & KYC", "onboarding.wizard_start"),
                     ("Documents", "onboarding.my_documents")],
     Role.LOAN_OFFICER: [("Review queue", "lending.review_queue"), ("KYC queue", "onboarding.kyc_queue"),
                         ("Customers", "lending.customers"), SECURITY],
@@ -24,7 +25,8 @@ NAV: dict[Role, list[tuple[str, str]]] = {
     Role.ADMIN: [("Portfolio", "reports.portfolio"), ("Review queue", "lending.review_queue"),
                  ("KYC queue", "onboarding.kyc_queue"),
                  ("Customers", "lending.customers"), ("Imports", "ingest.imports"),
-                 ("Savings imports", "scoring.transaction_imports"), ("Audit log", "audit.audit_log"),
+                 ("Savings imports", "scoring.transaction_imports"), ("Ledger", "ledger.ledger_summary"),
+                 ("Close of business", "servicing.cob_runs"), ("Audit log", "audit.audit_log"),
                  ("Users", "auth.admin_users"), SECURITY],
 }
 
@@ -34,6 +36,8 @@ ALSO_ACTIVE: dict[str, frozenset[str]] = {
     "scoring.scorecards": frozenset({"scoring.scorecard", "scoring.version", "scoring.compare", "scoring.run",
                                      "scoring.customer_scores"}),
     "scoring.transaction_imports": frozenset({"scoring.transaction_import"}),
+    "servicing.my_credit_lines": frozenset({"servicing.apply_credit_line", "servicing.my_credit_line",
+                                            "servicing.drawdown", "servicing.close_credit_line"}),
     "onboarding.wizard_start": frozenset({"onboarding.wizard_step", "onboarding.wizard_save",
                                           "onboarding.wizard_submit", "onboarding.wizard_result",
                                           "onboarding.my_consents", "onboarding.confirm_withdraw_consent"}),

@@ -394,7 +394,8 @@ def loan_history_features_bulk(institution_id: int, as_of: date, *, customer_ids
     q = select(Customer.id, Customer.approved_limit, Customer.monthly_salary, Customer.age).where(
         Customer.institution_id == institution_id)
     lq = select(Loan.customer_id, Loan.loan_amount, Loan.tenure, Loan.emis_paid_on_time, Loan.monthly_installment,
-                Loan.approved_on, Loan.end_on).where(Loan.institution_id == institution_id)
+                Loan.approved_on, Loan.end_on).where(Loan.institution_id == institution_id,
+                                                      Loan.kind == "term_loan")
     if customer_ids is not None:
         q = q.where(Customer.id.in_(list(customer_ids)))
         lq = lq.where(Loan.customer_id.in_(list(customer_ids)))

@@ -293,7 +293,8 @@ def test_production_config_refuses_the_dev_inbox():
     from portal.config import ProdConfig, from_env
 
     config = from_env({"PORTAL_ENV": "production", "SECRET_KEY": "s" * 32, "FIELD_ENCRYPTION_KEY": "k" * 44,
-                       "DATABASE_URL": "postgresql://u@h/db", "REDIS_URL": "redis://h:6379/0"})
+                       "PAYMENT_WEBHOOK_SECRET": "w" * 32, "DATABASE_URL": "postgresql://u@h/db",
+                       "REDIS_URL": "redis://h:6379/0"})
     assert config.DEV_INBOX is False and config.RATELIMIT_STORAGE_URI == "redis://h:6379/0"
     config.validate()
     config.DEV_INBOX = True
