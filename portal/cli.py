@@ -206,6 +206,10 @@ def register_cli(app) -> None:
 
     register_servicing_cli(app)
 
+    from portal.audit.cli import register_audit_cli
+
+    register_audit_cli(app)
+
     from portal.demo import register_demo_cli
 
     register_demo_cli(app)

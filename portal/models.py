@@ -16,6 +16,7 @@ from portal.lending.models import (  # noqa: F401
 )
 from portal.notifications.models import Notification  # noqa: F401
 from portal.onboarding.models import Consent, ConsentText, Customer, KycDocument  # noqa: F401
+from portal.reports.models import PortfolioSnapshot  # noqa: F401
 from portal.scoring.models import (  # noqa: F401
     SavingsAccount,
     SavingsTransaction,

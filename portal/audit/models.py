@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import JSON, ForeignKey, Index, String, Text
+from sqlalchemy import JSON, BigInteger, ForeignKey, Index, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from portal.db import UTCDateTime, utcnow
@@ -14,7 +14,11 @@ class AuditEvent(db.Model):
     """Who did what to which object, when, from which request, with the before/after of each field.
 
     Written in the same transaction as the change (``portal.audit.services.record``). PostgreSQL refuses
-    UPDATE and DELETE on this table (trigger in the migration).
+    UPDATE and DELETE on this table (trigger in the migration), except the one UPDATE that seals an event.
+
+    Tamper evidence (``portal.audit.chain``, ``portal.audit.seal``): when the transaction commits, its events
+    get ``chain_seq`` (1, 2, ... across the whole table), ``prev_hash`` and ``hash`` = SHA-256 of the previous
+    hash and this event's content; ``flask --app wsgi audit-verify`` checks the chain.
     """
 
     __tablename__ = "audit_events"
@@ -31,3 +35,9 @@ class AuditEvent(db.Model):
     note: Mapped[str | None] = mapped_column(Text)
     request_id: Mapped[str | None] = mapped_column(String(64))
     ip: Mapped[str | None] = mapped_column(String(45))
+    chain_seq: Mapped[int | None] = mapped_column(BigInteger, unique=True, index=True)
+    prev_hash: Mapped[str | None] = mapped_column(String(64))
+    hash: Mapped[str | None] = mapped_column(String(64))
+
+
+from portal.audit import seal as _seal  # noqa: E402,F401  (registers the session hooks that seal the chain)

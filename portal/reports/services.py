@@ -1,96 +1,105 @@
-"""Portfolio figures computed live from the book (no cache: seed 002 asks for fresh data)."""
+"""The portfolio dashboard: live figures for the current business date (no cache: seed 002 asks for fresh data),
+the close of business's daily snapshot for past dates, and the AUM / PAR30 trend over the snapshots."""
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 
+from portal.errors import DomainError
 from portal.extensions import db
-from portal.lending.models import Loan, LoanApplication
-from portal.onboarding.models import Customer
+from portal.reports.models import PortfolioSnapshot
+from portal.reports.portfolio import PortfolioFigures, portfolio_figures
+
+#: snapshots in the trend chart
+TREND_POINTS = 30
+
+
+def portfolio(institution_id: int, as_of: date) -> PortfolioFigures:
+    """The live portfolio figures of ``institution_id`` as of ``as_of`` (see ``portal.reports.portfolio``)."""
+    return portfolio_figures(institution_id, as_of)
+
+
+def write_snapshot(institution_id: int, on: date) -> tuple[PortfolioSnapshot, bool]:
+    """The snapshot of (institution, business date ``on``), written from the live figures when it does not exist
+    yet (flushes; the caller commits). Returns (snapshot, created)."""
+    existing = snapshot_row(institution_id, on)
+    if existing is not None:
+        return existing, False
+    figures = portfolio_figures(institution_id, on)
+    row = PortfolioSnapshot(institution_id=institution_id, business_date=on, aum=figures.aum,
+                            ledger_principal=figures.ledger_principal, figures=figures.to_json())
+    db.session.add(row)
+    db.session.flush()
+    return row, True
+
+
+def snapshot_row(institution_id: int, on: date) -> PortfolioSnapshot | None:
+    """The stored snapshot of (institution, business date), or None."""
+    return db.session.scalar(select(PortfolioSnapshot).where(PortfolioSnapshot.institution_id == institution_id,
+                                                             PortfolioSnapshot.business_date == on))
 
 
 @dataclass(frozen=True)
-class Portfolio:
-    """Headline figures as of a business date. Amounts in rupees."""
+class TrendPoint:
+    """One snapshot in the trend: its business date, AUM (rupees) and PAR30 (percent)."""
 
-    as_of: date
-    customers: int
-    active_loans: int
-    aum: Decimal                 # outstanding principal of current loans
-    disbursed_ytd: Decimal       # loan amounts approved/disbursed in the business year
-    disbursed_ytd_count: int
-    loans_by_status: dict[str, int]
-    applications_by_status: dict[str, int]
-    applications_by_band: dict[str, int]
-    loans_by_band: dict[str, int]        # current loans by their borrower's current score band
+    on: date
+    aum: Decimal
+    par30: Decimal
 
 
-def outstanding_principal(loan: Loan, as_of: date) -> Decimal:
-    """Principal still owed on ``loan`` at ``as_of`` from its schedule: the balance after the last row due
-    by ``as_of`` (stored rows for portal loans, the projected schedule for imported ones)."""
-    from portal.lending.services import loan_schedule
-
-    if not loan.is_current(as_of):
-        return Decimal("0.00")
-    rows, _ = loan_schedule(loan, as_of)
-    balance = loan.loan_amount
-    for row in rows:
-        if row.due_on <= as_of:
-            balance = row.balance
-    return balance
+def trend(institution_id: int, until: date, limit: int = TREND_POINTS) -> list[TrendPoint]:
+    """The last ``limit`` snapshots dated on or before ``until``, oldest first."""
+    rows = db.session.execute(select(PortfolioSnapshot.business_date, PortfolioSnapshot.aum, PortfolioSnapshot.figures)
+                              .where(PortfolioSnapshot.institution_id == institution_id,
+                                     PortfolioSnapshot.business_date <= until)
+                              .order_by(PortfolioSnapshot.business_date.desc()).limit(limit)).all()
+    return [TrendPoint(on, aum, Decimal(str(figures.get("par30", "0")))) for on, aum, figures in reversed(rows)]
 
 
-def portfolio(institution_id: int, as_of: date) -> Portfolio:
-    """The portfolio page's figures for one institution as of ``as_of``."""
-    customers = db.session.scalar(select(func.count()).select_from(Customer)
-                                  .where(Customer.institution_id == institution_id))
-    current = db.session.scalars(select(Loan).where(Loan.institution_id == institution_id, Loan.end_on > as_of,
-                                                    Loan.status.in_(["active", "overdue", "npa"]))).all()
-    loans_by_band = _loans_by_band(institution_id, current, as_of)
-    aum = sum((outstanding_principal(ln, as_of) for ln in current), Decimal("0.00"))
-    year_start = date(as_of.year, 1, 1)
-    ytd = db.session.execute(select(func.count(), func.coalesce(func.sum(Loan.loan_amount), 0))
-                             .where(Loan.institution_id == institution_id, Loan.approved_on >= year_start,
-                                    Loan.approved_on <= as_of)).one()
-    loans_by_status = {"current": len(current)}
-    ended = db.session.scalar(select(func.count()).select_from(Loan).where(
-        Loan.institution_id == institution_id, Loan.end_on <= as_of))
-    loans_by_status["ended"] = ended
-    apps = dict(db.session.execute(select(LoanApplication.status, func.count())
-                                   .where(LoanApplication.institution_id == institution_id)
-                                   .group_by(LoanApplication.status)).all())
-    bands = dict(db.session.execute(select(LoanApplication.score_band, func.count())
-                                    .where(LoanApplication.institution_id == institution_id,
-                                           LoanApplication.score_band.is_not(None))
-                                    .group_by(LoanApplication.score_band)).all())
-    from portal.money import from_paise
+@dataclass(frozen=True)
+class Dashboard:
+    """What the portfolio page shows for one date: ``figures`` (None when a past date has no snapshot),
+    ``live`` (the current business date, computed now) and the trend up to the date."""
 
-    ytd_amount = ytd[1] if isinstance(ytd[1], Decimal) else from_paise(int(ytd[1]))
-    return Portfolio(as_of, customers, len(current), aum, ytd_amount, ytd[0], loans_by_status, apps,
-                     {b: bands.get(b, 0) for b in ("AA", "A", "B", "C", "D")}, loans_by_band)
+    on: date
+    business_date: date
+    live: bool
+    figures: PortfolioFigures | None
+    trend: list[TrendPoint]
 
 
-def _loans_by_band(institution_id: int, current: list[Loan], as_of: date) -> dict[str, int]:
-    """Count current loans by the seed 003 score band of their borrower today (one query for the history)."""
-    from collections import defaultdict
+def parse_date(value: str | None) -> date | None:
+    """``YYYY-MM-DD`` -> date; None for a missing or empty value. DomainError 400 for anything else."""
+    if value is None or not value.strip():
+        return None
+    try:
+        return date.fromisoformat(value.strip())
+    except ValueError:
+        raise DomainError(f"'{value[:20]}' is not a date: use YYYY-MM-DD.", 400) from None
 
-    from portal.lending import rules
-    from portal.lending.services import past_loan, score_band
 
-    borrowers = {ln.customer_id for ln in current}
-    if not borrowers:
-        return {b: 0 for b in ("AA", "A", "B", "C", "D")}
-    history: dict[int, list[rules.PastLoan]] = defaultdict(list)
-    for ln in db.session.scalars(select(Loan).where(Loan.institution_id == institution_id,
-                                                    Loan.customer_id.in_(borrowers))):
-        history[ln.customer_id].append(past_loan(ln))
-    limits = dict(db.session.execute(select(Customer.id, Customer.approved_limit)
-                                     .where(Customer.id.in_(borrowers))).all())
-    band_of = {cid: score_band(rules.credit_score(history[cid], limits[cid], as_of).score) for cid in borrowers}
-    counts = {b: 0 for b in ("AA", "A", "B", "C", "D")}
-    for ln in current:
-        counts[band_of[ln.customer_id]] += 1
-    return counts
+def dashboard(institution_id: int, on: date | None, business_date: date) -> Dashboard:
+    """The dashboard of ``on`` (default: the current ``business_date``): live figures for the business date, the
+    stored snapshot for an earlier date (figures None when there is none). DomainError 400 for a date after the
+    business date (the books are not there yet)."""
+    on = on or business_date
+    if on > business_date:
+        raise DomainError(f"The books are on {business_date:%d %b %Y}: there are no figures for "
+                          f"{on:%d %b %Y} yet.", 400)
+    if on == business_date:
+        figures, live = portfolio_figures(institution_id, on), True
+    else:
+        row = snapshot_row(institution_id, on)
+        figures, live = (PortfolioFigures.from_json(row.figures) if row else None), False
+    points = trend(institution_id, on)
+    if live and (not points or points[-1].on < on):  # today's live point ends the line
+        points = (points + [TrendPoint(on, figures.aum, figures.par30)])[-TREND_POINTS:]
+    return Dashboard(on=on, business_date=business_date, live=live, figures=figures, trend=points)
+
+
+__all__ = ["Dashboard", "TrendPoint", "dashboard", "parse_date", "portfolio", "snapshot_row", "trend",
+           "write_snapshot"]

@@ -1,10 +1,11 @@
-"""Admin portfolio page."""
-from flask import Blueprint, render_template
+"""Admin portfolio page: live figures for the current business date, the daily snapshot for a past one."""
+from flask import Blueprint, render_template, request
 from flask_login import current_user
 
 from portal.business_date import current_business_date
 from portal.clock import clock
-from portal.reports.services import portfolio as build_portfolio
+from portal.reports.charts import bar_chart, trend_chart
+from portal.reports.services import dashboard, parse_date
 from portal.security import Perm, require_permission
 
 bp = Blueprint("reports", __name__, url_prefix="/admin")
@@ -13,5 +14,9 @@ bp = Blueprint("reports", __name__, url_prefix="/admin")
 @bp.get("/portfolio")
 @require_permission(Perm.VIEW_PORTFOLIO)
 def portfolio():
-    as_of = current_business_date(current_user.institution_id, clock())
-    return render_template("reports/portfolio.html", p=build_portfolio(current_user.institution_id, as_of))
+    """``?on=YYYY-MM-DD`` (default: the business date); 400 for a bad or future date."""
+    on = parse_date(request.args.get("on"))
+    board = dashboard(current_user.institution_id, on, current_business_date(current_user.institution_id, clock()))
+    p = board.figures
+    charts = {"dpd": bar_chart(p.by_dpd), "classes": bar_chart(p.by_class), "bands": bar_chart(p.by_band)} if p else {}
+    return render_template("reports/portfolio.html", board=board, p=p, charts=charts, trend=trend_chart(board.trend))

@@ -12,9 +12,11 @@
                       exactly the scheduled interest of the instalment).
 4. ``classification`` DPD of every open serviced loan, then the RBI asset class and loan status, borrower-wide
                       NPA (``npa:<date>`` moves the interest receivable of new NPA loans from income to suspense).
-5. ``reminders``      in-app reminders in the notification outbox: EMI due in 3 days, and overdue at DPD 1, 7,
+5. ``snapshot``       the day's portfolio figures (``portal.reports``): one ``portfolio_snapshots`` row per
+                      institution and date, written when absent (set-based aggregates, one commit).
+6. ``reminders``      in-app reminders in the notification outbox: EMI due in 3 days, and overdue at DPD 1, 7,
                       15, 30, 60 and 90; one per loan, reminder and date (NOT EXISTS on the subject).
-6. ``advance_date``   the business date moves to the next day (only if it is still the run's date).
+7. ``advance_date``   the business date moves to the next day (only if it is still the run's date).
 
 Speed, idempotency and resumption
 ---------------------------------
@@ -57,9 +59,10 @@ from portal.servicing.models import CobRun
 
 log = logging.getLogger(__name__)
 
-STEPS = ("accrual", "billing", "due_marking", "classification", "reminders", "advance_date")
+STEPS = ("accrual", "billing", "due_marking", "classification", "snapshot", "reminders", "advance_date")
 STEP_LABELS = {"accrual": "Interest accrual", "billing": "Credit line billing", "due_marking": "Due marking",
-               "classification": "DPD and asset classification", "reminders": "Reminders",
+               "classification": "DPD and asset classification", "snapshot": "Portfolio snapshot",
+               "reminders": "Reminders",
                "advance_date": "Next business date"}
 #: loan ids (or customer ids) per chunk: one transaction each
 CHUNK_SIZE = 50_000
@@ -177,6 +180,7 @@ def run_close_of_business(institution_id: int, business_date: date, *, now: date
             return db.session.scalar(select(CobRun).where(CobRun.institution_id == institution_id,
                                                           CobRun.business_date == business_date))
         run = ensure_run(institution_id, business_date, requested_by=requested_by)
+        _add_missing_steps(run)
         if run.status == "done":
             db.session.commit()
             return run
@@ -227,6 +231,17 @@ def ensure_run(institution_id: int, business_date: date, *, requested_by: str) -
         db.session.rollback()
         run = db.session.scalar(select(CobRun).where(*where))
     return run
+
+
+def _add_missing_steps(run: CobRun) -> None:
+    """A run created before a step was added to STEPS gets it, pending, in its place (flush)."""
+    have = {s["name"] for s in run.steps or []}
+    if run.status == "done" or have >= set(STEPS):
+        return
+    old = {s["name"]: s for s in copy.deepcopy(run.steps or [])}
+    fresh = {s["name"]: s for s in initial_steps()}
+    run.steps = [old.get(name, fresh[name]) for name in STEPS]
+    db.session.flush()
 
 
 def _mark_done(ctx: _Ctx) -> None:
@@ -324,6 +339,12 @@ def _chunks(ctx: _Ctx, name: str, phase: str, column: str, work: Callable[[int, 
         end = cursor + ctx.chunk_size
         if ctx.pg:  # short statements over an id range: compiling them (JIT) costs more than it saves
             _exec("SET LOCAL jit = off", {})
+            # Lock the chunk's loans before reading them: a repayment (which locks its loan) in flight finishes
+            # first and this chunk's statements then see it; a repayment arriving now waits for this commit.
+            # Without it, an INSERT ... SELECT computed from a snapshot taken before the repayment committed
+            # would add an accrual on top of the repayment's catch-up (tests/servicing/test_concurrency.py).
+            _exec(f"SELECT 1 FROM loans l WHERE {ctx.scope('l')} AND l.{column} >= :lo AND l.{column} < :hi "
+                  "FOR NO KEY UPDATE", ctx.params(lo=cursor, hi=end))
         count += work(cursor, end)
         cursor = end
         _save_step(ctx, name, status="running", cursor=cursor, count=count, seconds=timer.seconds)
@@ -651,7 +672,22 @@ def step_classification(ctx: _Ctx) -> None:
     _finish_step(ctx, "classification", timer, detail=detail)
 
 
-# ------------------------------------------------------------------------------------------------ 5. reminders
+# ------------------------------------------------------------------------------------------------ 5. snapshot
+
+
+def step_snapshot(ctx: _Ctx) -> None:
+    """The portfolio snapshot of the business date (after classification: today's DPD and classes), written
+    once (a resumed or repeated run finds it and writes nothing). Count: the open loans it covers."""
+    from portal.reports.services import write_snapshot
+
+    timer = _begin(ctx, "snapshot")
+    row, created = write_snapshot(ctx.institution_id, ctx.on)
+    figures = row.figures or {}
+    _finish_step(ctx, "snapshot", timer, count=int(figures.get("open_loans", 0)),
+                 detail={"aum": str(row.aum), "par30": figures.get("par30"), "written": created})
+
+
+# ------------------------------------------------------------------------------------------------ 6. reminders
 
 
 def _reminders_chunk(ctx: _Ctx, lo: int, hi: int) -> int:
@@ -727,7 +763,7 @@ def step_reminders(ctx: _Ctx) -> None:
     _finish_step(ctx, "reminders", timer)
 
 
-# ------------------------------------------------------------------------------------------------ 6. next date
+# ------------------------------------------------------------------------------------------------ 7. next date
 
 
 def step_advance_date(ctx: _Ctx) -> None:
@@ -744,7 +780,8 @@ def step_advance_date(ctx: _Ctx) -> None:
 
 STEP_FUNCTIONS: dict[str, Callable[[_Ctx], None]] = {
     "accrual": step_accrual, "billing": step_billing, "due_marking": step_due_marking,
-    "classification": step_classification, "reminders": step_reminders, "advance_date": step_advance_date,
+    "classification": step_classification, "snapshot": step_snapshot, "reminders": step_reminders,
+    "advance_date": step_advance_date,
 }
 
 

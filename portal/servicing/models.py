@@ -102,7 +102,7 @@ class CobRun(db.Model):
     """One close of business of one institution for one business date; resumable step by step.
 
     ``steps`` is a list of ``{"name", "status": pending|running|done, "count", "seconds", "cursor"}`` in order:
-    accrual, billing, due_marking, classification, reminders, advance_date.
+    accrual, billing, due_marking, classification, snapshot, reminders, advance_date.
     """
 
     __tablename__ = "cob_runs"

@@ -99,7 +99,7 @@ def same(db, first: int, second: int) -> None:
 
 @pytest.mark.parametrize(("step", "after_chunks"), [
     ("accrual", 1), ("accrual", 4), ("billing", 0), ("due_marking", 2),
-    ("classification", 1), ("classification", 9), ("reminders", 3), ("advance_date", 0),
+    ("classification", 1), ("classification", 9), ("snapshot", 0), ("reminders", 3), ("advance_date", 0),
 ])
 def test_a_crash_after_a_committed_chunk_resumes_to_the_same_result(db, books, monkeypatch, step, after_chunks):
     first, second = books

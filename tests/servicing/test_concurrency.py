@@ -118,3 +118,63 @@ def test_the_same_webhook_twenty_times_at_once_applies_once(app, db, clock):
     assert db.session.scalar(select(func.count(WebhookReceipt.id))) == 1
     assert db.session.scalar(select(func.count(JournalEntry.id)).where(JournalEntry.kind == "repayment")) == 1
     assert_ledger_agrees()
+
+
+def test_a_repayment_during_the_close_of_business_is_seen_by_it(app, db, clock):
+    """A repayment holds its loan's row lock while the close of business starts: the batch waits for it, then
+    sees its catch-up accrual (the period's interest accrued at once) and adds no accrual on top of it."""
+    from portal.auth.services import default_institution
+    from portal.business_date import current_business_date
+    from portal.extensions import db as database
+    from portal.servicing.cob import run_close_of_business
+    from portal.servicing.models import Accrual
+    from tests.servicing.payments_support import close_days
+
+    loan = disbursed_loan(clock)
+    loan_id, inst = loan.id, default_institution().id
+    database.session.commit()
+    close_days(5, clock)  # five days into the first period: part of its interest accrued
+    on = current_business_date(inst, clock)
+    database.session.commit()
+    applied, go, errors = threading.Event(), threading.Event(), []
+
+    def payer() -> None:
+        with app.app_context():
+            try:
+                services.record_repayment(database.session.get(Loan, loan_id), amount=D("8884.88"),
+                                          idempotency_key="during-cob", channel="api", actor="test",
+                                          clock=app_clock())
+                applied.set()
+                go.wait(30)
+                database.session.commit()
+            except Exception as exc:
+                database.session.rollback()
+                errors.append(exc)
+                applied.set()
+
+    def batch() -> None:
+        with app.app_context():
+            try:
+                run_close_of_business(inst, on, now=app_clock().now(), requested_by="test")
+            except Exception as exc:
+                database.session.rollback()
+                errors.append(exc)
+
+    pay_thread = threading.Thread(target=payer)
+    pay_thread.start()
+    assert applied.wait(30)
+    cob_thread = threading.Thread(target=batch)
+    cob_thread.start()
+    cob_thread.join(1.5)
+    assert cob_thread.is_alive(), "the close of business did not wait for the repayment's row lock"
+    go.set()
+    pay_thread.join(30)
+    cob_thread.join(120)
+    assert not errors, errors
+    database.session.expire_all()
+    loan = database.session.get(Loan, loan_id)
+    assert loan.period_accrued_amount == loan.period_interest_amount == D("1000.00")
+    assert database.session.scalar(select(func.count(Accrual.id)).where(Accrual.loan_id == loan_id,
+                                                                        Accrual.accrued_on == on)) == 0
+    assert loan.interest_receivable_amount == 0 and loan.installments[0].paid_on == on
+    assert_ledger_agrees()
