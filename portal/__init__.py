@@ -152,12 +152,14 @@ def register_blueprints(app: Flask) -> None:
     from portal.onboarding import bp as onboarding_bp
     from portal.onboarding import views as _onboarding_views  # noqa: F401  (routes of onboarding_bp)
     from portal.onboarding import wizard_views as _wizard_views  # noqa: F401  (the wizard and consents routes)
+    from portal.reports import export_views  # noqa: F401  (the exports pages, on the reports blueprint)
     from portal.reports.views import bp as reports_bp
     from portal.scoring.views import bp as scoring_bp
     from portal.servicing.views import bp as servicing_bp
+    from portal.support.views import bp as support_bp
 
     for bp in (main_bp, auth_bp, lending_bp, ingest_bp, reports_bp, audit_bp, api_bp, onboarding_bp, scoring_bp,
-               servicing_bp, ledger_bp):
+               servicing_bp, ledger_bp, support_bp):
         app.register_blueprint(bp)
     if app.config.get("DEV_INBOX"):
         # development and tests only: the page lists sent SMS (OTP codes included); never in production

@@ -34,3 +34,4 @@ from portal.servicing.models import (  # noqa: F401, E402
     Payment,
     WebhookReceipt,
 )
+from portal.support.models import SupportTicket, TicketMessage  # noqa: F401, E402

@@ -47,6 +47,10 @@ class Perm(StrEnum):
     RECORD_REPAYMENTS = "record_repayments"  # officer: record a repayment received, mark a bounce
     RUN_COB = "run_cob"                      # admin: close of business runs (and, in demo mode, run N days)
     VIEW_LEDGER = "view_ledger"              # trial balance and ledger summary
+    EXPORT_DATA = "export_data"              # admin, risk officer: export the loan book (XLSX/CSV)
+    VIEW_PII = "view_pii"                    # admin: customer phone numbers unmasked in exports
+    VIEW_TICKETS = "view_tickets"            # support, admin: the support ticket queue and threads
+    ANSWER_TICKETS = "answer_tickets"        # support, admin: claim, reply to and change status of tickets
 
 
 ROLE_PERMS: dict[Role, frozenset[Perm]] = {
@@ -57,12 +61,14 @@ ROLE_PERMS: dict[Role, frozenset[Perm]] = {
     Role.RISK_OFFICER: frozenset({Perm.REVIEW_APPLICATIONS, Perm.DECIDE_APPLICATIONS, Perm.DECIDE_ESCALATIONS,
                                   Perm.CHECK_OVERRIDES, Perm.VIEW_CUSTOMERS,
                                   Perm.VIEW_LOANS, Perm.VIEW_PORTFOLIO, Perm.USE_API, Perm.REVIEW_KYC,
-                                  Perm.MANAGE_SCORECARDS, Perm.IMPORT_TRANSACTIONS, Perm.VIEW_LEDGER}),
-    Role.SUPPORT: frozenset({Perm.VIEW_CUSTOMERS, Perm.VIEW_LOANS}),
+                                  Perm.MANAGE_SCORECARDS, Perm.IMPORT_TRANSACTIONS, Perm.VIEW_LEDGER,
+                                  Perm.EXPORT_DATA}),
+    Role.SUPPORT: frozenset({Perm.VIEW_CUSTOMERS, Perm.VIEW_LOANS, Perm.VIEW_TICKETS, Perm.ANSWER_TICKETS}),
     Role.ADMIN: frozenset({Perm.VIEW_CUSTOMERS, Perm.VIEW_LOANS, Perm.VIEW_PORTFOLIO, Perm.VIEW_AUDIT,
                            Perm.IMPORT_BOOK, Perm.MANAGE_USERS, Perm.REVIEW_APPLICATIONS, Perm.USE_API,
                            Perm.REVIEW_KYC, Perm.IMPORT_TRANSACTIONS, Perm.RECORD_REPAYMENTS, Perm.RUN_COB,
-                           Perm.VIEW_LEDGER}),
+                           Perm.VIEW_LEDGER, Perm.EXPORT_DATA, Perm.VIEW_PII, Perm.VIEW_TICKETS,
+                           Perm.ANSWER_TICKETS}),
 }
 
 # every signed-in user manages their own sessions and two-step verification

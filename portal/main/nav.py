@@ -8,26 +8,28 @@ from flask import url_for
 from portal.security import Role
 
 SECURITY = ("Security", "auth.account_sessions")  # own sessions and two-step verification (staff)
+HELP = ("Help", "support.my_tickets")  # customer support tickets; carries the unread notifications badge
 
 NAV: dict[Role, list[tuple[str, str]]] = {
     Role.CUSTOMER: [("Dashboard", "lending.customer_dashboard"), ("Apply for a loan", "lending.apply"),
                     ("My applications", "lending.my_applications"), ("Credit line", "servicing.my_credit_lines"),
                     ("Profile & KYC", "onboarding.wizard_start"),
-                    ("Documents", "onboarding.my_documents")],
+                    ("Documents", "onboarding.my_documents"), HELP],
     Role.LOAN_OFFICER: [("Review queue", "lending.review_queue"), ("KYC queue", "onboarding.kyc_queue"),
                         ("Customers", "lending.customers"), SECURITY],
     Role.RISK_OFFICER: [("Review queue", "lending.review_queue"), ("Escalations", "lending.escalations"),
                         ("KYC queue", "onboarding.kyc_queue"),
                         ("Customers", "lending.customers"), ("Scorecards", "scoring.scorecards"),
                         ("Savings imports", "scoring.transaction_imports"),
-                        ("Portfolio", "reports.portfolio"), SECURITY],
-    Role.SUPPORT: [("Customers", "lending.customers"), SECURITY],
+                        ("Portfolio", "reports.portfolio"), ("Exports", "reports.exports"), SECURITY],
+    Role.SUPPORT: [("Tickets", "support.ticket_queue"), ("Customers", "lending.customers"), SECURITY],
     Role.ADMIN: [("Portfolio", "reports.portfolio"), ("Review queue", "lending.review_queue"),
                  ("KYC queue", "onboarding.kyc_queue"),
                  ("Customers", "lending.customers"), ("Imports", "ingest.imports"),
+                 ("Exports", "reports.exports"),
                  ("Savings imports", "scoring.transaction_imports"), ("Ledger", "ledger.ledger_summary"),
                  ("Close of business", "servicing.cob_runs"), ("Audit log", "audit.audit_log"),
-                 ("Users", "auth.admin_users"), SECURITY],
+                 ("Users", "auth.admin_users"), ("Tickets", "support.ticket_queue"), SECURITY],
 }
 
 
@@ -36,6 +38,8 @@ ALSO_ACTIVE: dict[str, frozenset[str]] = {
     "scoring.scorecards": frozenset({"scoring.scorecard", "scoring.version", "scoring.compare", "scoring.run",
                                      "scoring.customer_scores"}),
     "scoring.transaction_imports": frozenset({"scoring.transaction_import"}),
+    "support.my_tickets": frozenset({"support.new_ticket", "support.open_ticket", "support.my_ticket"}),
+    "support.ticket_queue": frozenset({"support.staff_ticket"}),
     "servicing.my_credit_lines": frozenset({"servicing.apply_credit_line", "servicing.my_credit_line",
                                             "servicing.drawdown", "servicing.close_credit_line"}),
     "onboarding.wizard_start": frozenset({"onboarding.wizard_step", "onboarding.wizard_save",
@@ -49,11 +53,21 @@ class NavItem:
     label: str
     url: str
     active: bool
+    badge: int | None = None  # e.g. unread notifications on Help (None: no badge)
 
 
 def nav_items_for(user, endpoint: str | None) -> list[NavItem]:
     """Navigation entries for ``user``'s role; ``active`` marks the current endpoint."""
     if not getattr(user, "is_authenticated", False):
         return []
-    return [NavItem(label, url_for(ep), ep == endpoint or endpoint in ALSO_ACTIVE.get(ep, ()))
+    return [NavItem(label, url_for(ep), ep == endpoint or endpoint in ALSO_ACTIVE.get(ep, ()), _badge(user, ep))
             for label, ep in NAV.get(Role(user.role), [])]
+
+
+def _badge(user, endpoint: str) -> int | None:
+    """The unread ticket-reply notifications count on the customer's Help entry (None when zero)."""
+    if endpoint != HELP[1]:
+        return None
+    from portal.support.services import unread_notifications
+
+    return unread_notifications(user) or None

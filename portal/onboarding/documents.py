@@ -131,11 +131,17 @@ def check_upload(*, kind: str, filename: str, data: bytes | None, max_bytes: int
                           f"{TYPE_LABELS[content_type]}. Download the statement as a PDF from your bank.")
     if kind in IMAGE_ONLY_KINDS and content_type == PDF:
         raise DomainError(f"The {label.lower()} must be an image (JPEG or PNG); {filename} is a PDF.")
+    check_decodes(data, filename, content_type)
+    return content_type
+
+
+def check_decodes(data: bytes, filename: str, content_type: str) -> None:
+    """The file really is what its first bytes say: a PDF that opens, an image that decodes (within
+    MAX_IMAGE_PIXELS). DomainError (422) otherwise. Shared by KYC documents and ticket attachments."""
     if content_type == PDF:
         _check_pdf(data, filename)
     else:
         _check_image_decodes(data, filename)
-    return content_type
 
 
 # ---- storage ----------------------------------------------------------------------------------------------
@@ -157,8 +163,10 @@ def read_document_bytes(doc: KycDocument) -> bytes:
         raise NotFound("The file of this document is missing from storage.") from None
 
 
-def _write_file(storage_name: str, data: bytes) -> Path:
-    folder = upload_dir()
+def write_file(storage_name: str, data: bytes, folder: Path | None = None) -> Path:
+    """Write ``data`` as ``folder/storage_name`` (default: the KYC upload folder) atomically; the file is removed
+    again if the transaction rolls back (nothing would point at it). Returns the path."""
+    folder = folder or upload_dir()
     folder.mkdir(parents=True, exist_ok=True, mode=0o750)
     path = folder / storage_name
     tmp = folder / f".{storage_name}.part"
@@ -287,7 +295,7 @@ def upload_document(customer: Customer, *, kind: str, filename: str, data: bytes
         previous.superseded_at = now
     storage_name = secrets.token_hex(16) + EXTENSIONS[content_type]
     sha256 = hashlib.sha256(data).hexdigest()
-    _write_file(storage_name, data)
+    write_file(storage_name, data)
     doc = KycDocument(customer_id=customer.id, kind=kind, original_filename=display_name,
                       storage_name=storage_name, content_type=content_type, size_bytes=len(data), sha256=sha256,
                       uploaded_at=now, uploaded_by_id=getattr(actor, "id", None),
