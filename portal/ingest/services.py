@@ -19,7 +19,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from datetime import datetime
 
 from flask import current_app
-from sqlalchemy import select, text, update
+from sqlalchemy import select, text
 
 from portal.audit.services import SYSTEM, apply_changes, record
 from portal.errors import DomainError
@@ -37,6 +37,8 @@ from portal.ingest.workbook import (
 )
 from portal.lending.models import Loan
 from portal.onboarding.models import Customer
+from portal.progress import RowProgress
+from portal.progress import mark_failed as mark_row_failed
 
 JOB = "jobs.ingest.run_import"
 CHUNK = 250            # rows per flush (and per progress update)
@@ -101,36 +103,14 @@ def create_import(*, customers_name: str, customers_bytes: bytes, loans_name: st
 
 
 # ---- progress, outside the job's transaction ---------------------------------------------------------------
-class _Progress:
-    """Writes progress to the batch row in its own short transaction, so pages see it before the commit.
-
-    On SQLite a second connection cannot write while the job's transaction holds the write lock, so there
-    progress is only written before the first data flush (the import of the real book takes about a second).
-    """
-
-    def __init__(self, batch_id: int, total: int = 0) -> None:
-        self.batch_id = batch_id
-        self.total = total
-        self.done = 0
-        self.live = db.engine.dialect.name != "sqlite"
-        self.writing = False
-
-    def set(self, **values) -> None:
-        if self.writing and not self.live:
-            return
-        with db.engine.begin() as conn:
-            conn.execute(update(ImportBatch).where(ImportBatch.id == self.batch_id).values(**values))
-
-    def advance(self, rows: int) -> None:
-        self.done += rows
-        self.set(progress_done=self.done, progress_total=self.total)
+def _row_progress(batch_id: int) -> RowProgress:
+    """Progress on the batch row (``portal.progress``)."""
+    return RowProgress(ImportBatch, batch_id)
 
 
 def mark_failed(batch_id: int, message: str, *, now: datetime) -> None:
     """Mark the batch failed with ``message`` in a fresh transaction of its own (after a job's rollback)."""
-    with db.engine.begin() as conn:
-        conn.execute(update(ImportBatch).where(ImportBatch.id == batch_id)
-                     .values(status="failed", error=message[:4000], finished_at=now))
+    mark_row_failed(ImportBatch, batch_id, message, now=now)
 
 
 # ---- running a batch ---------------------------------------------------------------------------------------
@@ -212,7 +192,7 @@ def run_import(batch_id: int, *, now: datetime) -> ImportBatch:
         raise DomainError(f"import batch {batch_id} does not exist", 404)
     if batch.status in ("done", "failed"):
         return batch
-    progress = _Progress(batch.id)
+    progress = _row_progress(batch.id)
     progress.set(status="running", started_at=now, progress_done=0, progress_total=0, error=None)
     actor = batch.created_by or SYSTEM
     institution_id = batch.institution_id

@@ -215,7 +215,9 @@ def run_export(export_id: int, *, now: datetime) -> Export:
 
 def mark_failed(export_id: int, message: str, *, now: datetime) -> None:
     """Mark the export failed with ``message`` in a fresh transaction (after the job's rollback)."""
-    _set(export_id, status="failed", error=message[:4000], finished_at=now)
+    from portal.progress import mark_failed as mark_row_failed
+
+    mark_row_failed(Export, export_id, message, now=now)
 
 
 # ---- download ----------------------------------------------------------------------------------------------

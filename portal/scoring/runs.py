@@ -18,12 +18,14 @@ from collections import Counter
 from datetime import date, datetime
 from decimal import ROUND_HALF_UP, Decimal
 
-from sqlalchemy import delete, insert, select, update
+from sqlalchemy import delete, insert, select
 
 from portal.audit.services import SYSTEM, record
 from portal.business_date import current_business_date
 from portal.errors import DomainError
 from portal.extensions import db
+from portal.progress import RowProgress
+from portal.progress import mark_failed as mark_row_failed
 from portal.scoring import engine, services
 from portal.scoring.models import SavingsAccount, Scorecard, ScorecardVersion, ScoreResult, ScoringRun
 
@@ -33,33 +35,15 @@ CUSTOMER_JOB = "jobs.scoring.recalculate_customer"
 PROGRESS_EVERY = 100
 
 
-class _Progress:
-    """Progress on the run row in a short transaction of its own. Skipped when the row is not committed yet
-    (``committed=False``: the weekly job creates its runs in its own transaction) and, on SQLite, once the job's
-    transaction has written (a second connection cannot write then)."""
-
-    def __init__(self, run_id: int, total: int, *, committed: bool = True) -> None:
-        self.run_id, self.total, self.done = run_id, total, 0
-        self.committed = committed
-        self.live = db.engine.dialect.name != "sqlite"
-        self.writing = False
-
-    def set(self, **values) -> None:
-        if not self.committed or (self.writing and not self.live):
-            return
-        with db.engine.begin() as conn:
-            conn.execute(update(ScoringRun).where(ScoringRun.id == self.run_id).values(**values))
-
-    def step(self, n: int = 1) -> None:
-        self.done += n
-        if self.done % PROGRESS_EVERY == 0 or self.done == self.total:
-            self.set(progress_done=self.done, progress_total=self.total)
+def _row_progress(run_id: int, total: int, *, committed: bool = True) -> RowProgress:
+    """Progress on the run row every PROGRESS_EVERY customers (``portal.progress``); nothing is written while the
+    row is not committed (``committed=False``: the weekly job creates its runs in its own transaction)."""
+    return RowProgress(ScoringRun, run_id, total, every=PROGRESS_EVERY, committed=committed)
 
 
 def mark_failed(run_id: int, message: str, *, now: datetime) -> None:
-    with db.engine.begin() as conn:
-        conn.execute(update(ScoringRun).where(ScoringRun.id == run_id)
-                     .values(status="failed", error=message[:4000], finished_at=now))
+    """Mark the run failed with ``message`` in a fresh transaction of its own (after a job's rollback)."""
+    mark_row_failed(ScoringRun, run_id, message, now=now)
 
 
 def book_features(source: str, *, institution_id: int, as_of: date) -> dict[str, dict]:
@@ -118,7 +102,7 @@ def _summary(card: engine.CompiledScorecard, outcomes: list[engine.ScoreOutcome 
             "min": min((o.score for o in scored), default=None), "max": max((o.score for o in scored), default=None)}
 
 
-def _score_all(card: engine.CompiledScorecard, book: dict[str, dict], progress: _Progress | None):
+def _score_all(card: engine.CompiledScorecard, book: dict[str, dict], progress: RowProgress | None):
     outcomes = []
     for values in book.values():
         try:
@@ -126,7 +110,7 @@ def _score_all(card: engine.CompiledScorecard, book: dict[str, dict], progress: 
         except engine.MissingFeatures:
             outcomes.append(None)
         if progress:
-            progress.step()
+            progress.advance()
     return outcomes
 
 
@@ -140,7 +124,7 @@ def run_backtest(run_id: int, *, now: datetime) -> ScoringRun:
     version = run.version
     book = book_features(version.scorecard.source, institution_id=run.institution_id, as_of=run.as_of)
     baseline = run.baseline_version
-    progress = _Progress(run.id, len(book) * (2 if baseline else 1))
+    progress = _row_progress(run.id, len(book) * (2 if baseline else 1))
     progress.set(status="running", started_at=now, progress_done=0, progress_total=progress.total, error=None)
     candidate_card = services.compiled(version)
     candidate = _score_all(candidate_card, book, progress)
@@ -204,7 +188,7 @@ def run_recalculation(run: ScoringRun, *, now: datetime, committed: bool = True)
     versions = scorecards_in_use(institution_id)
     books = {source: book_features(source, institution_id=institution_id, as_of=as_of)
              for source in {v.scorecard.source for v in versions}}
-    progress = _Progress(run.id, sum(len(books[v.scorecard.source]) for v in versions), committed=committed)
+    progress = _row_progress(run.id, sum(len(books[v.scorecard.source]) for v in versions), committed=committed)
     progress.set(status="running", started_at=now, progress_done=0, progress_total=progress.total, error=None)
     progress.writing = True
     customer_of = dict(db.session.execute(select(SavingsAccount.external_user, SavingsAccount.customer_id).where(
@@ -217,7 +201,7 @@ def run_recalculation(run: ScoringRun, *, now: datetime, committed: bool = True)
         card = services.compiled(version)
         rows, errors = [], 0
         for ref, values in books[version.scorecard.source].items():
-            progress.step()
+            progress.advance()
             try:
                 outcome = card.score(values)
             except engine.MissingFeatures:

@@ -22,12 +22,14 @@ from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
 
 from flask import current_app
-from sqlalchemy import delete, insert, select, update
+from sqlalchemy import delete, insert, select
 
 from portal.audit.services import SYSTEM, record
 from portal.errors import DomainError
 from portal.extensions import db
 from portal.ingest.workbook import RejectedRow, rejected_rows_csv
+from portal.progress import RowProgress
+from portal.progress import mark_failed as mark_row_failed
 from portal.scoring.models import SavingsAccount, SavingsTransaction, TransactionImport
 
 JOB = "jobs.scoring.run_transaction_import"
@@ -164,29 +166,14 @@ def create_transaction_import(*, filename: str, data: bytes, actor, institution_
     return batch
 
 
-class _Progress:
-    """Progress on the batch row in its own short transaction (on SQLite only before the first data write)."""
-
-    def __init__(self, batch_id: int) -> None:
-        self.batch_id, self.done, self.total = batch_id, 0, 0
-        self.live = db.engine.dialect.name != "sqlite"
-        self.writing = False
-
-    def set(self, **values) -> None:
-        if self.writing and not self.live:
-            return
-        with db.engine.begin() as conn:
-            conn.execute(update(TransactionImport).where(TransactionImport.id == self.batch_id).values(**values))
-
-    def advance(self, rows: int) -> None:
-        self.done += rows
-        self.set(progress_done=self.done, progress_total=self.total)
+def _row_progress(batch_id: int) -> RowProgress:
+    """Progress on the import row (``portal.progress``)."""
+    return RowProgress(TransactionImport, batch_id)
 
 
 def mark_failed(batch_id: int, message: str, *, now: datetime) -> None:
-    with db.engine.begin() as conn:
-        conn.execute(update(TransactionImport).where(TransactionImport.id == batch_id)
-                     .values(status="failed", error=message[:4000], finished_at=now))
+    """Mark the import failed with ``message`` in a fresh transaction of its own (after a job's rollback)."""
+    mark_row_failed(TransactionImport, batch_id, message, now=now)
 
 
 def run_transaction_import(batch_id: int, *, now: datetime) -> TransactionImport:
@@ -198,7 +185,7 @@ def run_transaction_import(batch_id: int, *, now: datetime) -> TransactionImport
         return batch
     actor = batch.created_by or SYSTEM
     institution_id = batch.institution_id
-    progress = _Progress(batch.id)
+    progress = _row_progress(batch.id)
     progress.set(status="running", started_at=now, progress_done=0, progress_total=0, error=None)
     try:
         text = decode_csv(batch.file, max_bytes=max(len(batch.file or b""), 1))

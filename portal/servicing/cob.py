@@ -100,6 +100,12 @@ def asset_class_for(dpd: int) -> str:
     return "npa"
 
 
+def sma_class(dpd: int) -> str:
+    """The class of a loan that is not NPA, from its DPD: ``asset_class_for`` capped at SMA-2 (a payment re-ages
+    a loan at once; NPA is decided only by the close of business, borrower-wide)."""
+    return asset_class_for(min(max(dpd, 0), 90))
+
+
 def loan_status_for(asset_class: str, dpd: int) -> str:
     """Loan status from its class and DPD: npa, overdue (DPD >= 1) or active."""
     if asset_class == "npa":

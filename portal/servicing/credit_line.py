@@ -739,14 +739,6 @@ def apply_payment(loan, payment, *, as_of: date, actor) -> dict:
     return allocation
 
 
-def sma_class(dpd: int) -> str:
-    """RBI special-mention class of ``dpd`` days past due below NPA: standard (0), sma_0 (1-30), sma_1
-    (31-60), sma_2 (61-90); NPA (> 90) is decided by the close of business (borrower-wide)."""
-    from portal.servicing.cob import asset_class_for
-
-    return asset_class_for(min(max(dpd, 0), 90))
-
-
 def refresh_delinquency(loan, as_of: date) -> None:
     """DPD of the line on ``as_of`` from its oldest unpaid bill (due before ``as_of``); the SMA class and the
     status (active / overdue) follow, except for NPA and closed lines, left to the close of business (an NPA
@@ -755,6 +747,8 @@ def refresh_delinquency(loan, as_of: date) -> None:
     loan.dpd = (as_of - oldest).days if oldest is not None and oldest < as_of else 0
     if loan.asset_class == "npa" or loan.status not in ("active", "overdue"):
         return
+    from portal.servicing.cob import sma_class
+
     loan.asset_class = sma_class(loan.dpd)
     loan.status = "overdue" if loan.dpd else "active"
 
@@ -883,5 +877,5 @@ __all__ = ["Allocation", "Bill", "BillAmounts", "Check", "Dues", "LineView", "Ne
            "credit_line_product", "daily_interest", "daily_rate", "drawdown", "due_date", "get_line",
            "is_billing_date", "latest_savings_score", "line_view", "lines_of", "minimum_due",
            "minimum_due_principal", "next_billing_date", "oldest_unpaid_due_on", "open_credit_line", "open_lines",
-           "project_next_bill", "refresh_delinquency", "reverse_payment", "sma_class", "spread_past_payment",
+           "project_next_bill", "refresh_delinquency", "reverse_payment", "spread_past_payment",
            "unpaid_dues"]

@@ -31,6 +31,7 @@ from portal.lending.schedule import regenerate_after_prepayment
 from portal.lending.states import LoanStatus
 from portal.money import as_decimal, format_inr, quantize
 from portal.servicing import allocation as alloc_math
+from portal.servicing.cob import sma_class
 from portal.servicing.models import LoanTransaction, Payment
 
 ZERO = Decimal("0.00")
@@ -53,13 +54,6 @@ def recovery_eligible(loan: Loan) -> bool:
 
 def _is_npa(loan: Loan) -> bool:
     return loan.asset_class == "npa" or loan.status == LoanStatus.NPA.value
-
-
-def _sma_class(dpd: int) -> str:
-    """RBI class of a loan that is not NPA, from its DPD (NPA itself is decided by the close of business)."""
-    from portal.servicing.cob import asset_class_for
-
-    return asset_class_for(min(max(dpd, 0), 90))
 
 
 def _clean_key(key: str | None) -> str:
@@ -178,7 +172,7 @@ def _refresh_delinquency(loan: Loan, as_of: date) -> None:
     loan.dpd = (as_of - min(overdue)).days if overdue else 0
     if _is_npa(loan):
         return
-    loan.asset_class = _sma_class(loan.dpd)
+    loan.asset_class = sma_class(loan.dpd)
     if loan.status in (LoanStatus.ACTIVE.value, LoanStatus.OVERDUE.value):
         loan.status = LoanStatus.OVERDUE.value if loan.dpd else LoanStatus.ACTIVE.value
 

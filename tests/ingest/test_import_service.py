@@ -352,16 +352,18 @@ def test_the_real_book_through_a_real_rq_worker(db, app, book, redis_server):
 
 def test_progress_is_visible_to_other_connections_while_the_job_runs(db, book, monkeypatch):
     seen: list[tuple[str, int, int]] = []
-    original = services._Progress.set
+    from portal.progress import RowProgress
+
+    original = RowProgress.set
 
     def watching(self, **values):
         original(self, **values)
         with _db.engine.connect() as conn:  # another connection: sees only what is committed
             row = conn.execute(select(ImportBatch.status, ImportBatch.progress_done, ImportBatch.progress_total)
-                               .where(ImportBatch.id == self.batch_id)).one()
+                               .where(ImportBatch.id == self.row_id)).one()
         seen.append(tuple(row))
 
-    monkeypatch.setattr(services._Progress, "set", watching)
+    monkeypatch.setattr(RowProgress, "set", watching)
     monkeypatch.setattr(services, "CHUNK", 100)
     batch = import_book(db, *book)
 

@@ -167,16 +167,18 @@ def test_progress_is_visible_to_other_connections_while_the_job_runs(db, csv_byt
     from portal.extensions import db as _db
 
     seen = []
-    original = savings._Progress.set
+    from portal.progress import RowProgress
+
+    original = RowProgress.set
 
     def watching(self, **values):
         original(self, **values)
         with _db.engine.connect() as conn:
             seen.append(tuple(conn.execute(select(TransactionImport.status, TransactionImport.progress_done,
                                                   TransactionImport.progress_total)
-                                           .where(TransactionImport.id == self.batch_id)).one()))
+                                           .where(TransactionImport.id == self.row_id)).one()))
 
-    monkeypatch.setattr(savings._Progress, "set", watching)
+    monkeypatch.setattr(RowProgress, "set", watching)
     batch = import_transactions(db, csv_bytes)
     assert batch.status == "done"
     assert seen[0] == ("running", 0, 0) and ("running", 0, 5203) in seen

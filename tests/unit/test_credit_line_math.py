@@ -5,6 +5,7 @@ from decimal import Decimal as D
 
 import pytest
 
+from portal.servicing.cob import sma_class
 from portal.servicing.credit_line import (
     Bill,
     Dues,
@@ -21,7 +22,6 @@ from portal.servicing.credit_line import (
     next_billing_date,
     oldest_unpaid_due_on,
     project_next_bill,
-    sma_class,
     spread_past_payment,
     unpaid_dues,
 )
