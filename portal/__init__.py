@@ -138,17 +138,22 @@ def register_request_id(app: Flask) -> None:
 
 
 def register_blueprints(app: Flask) -> None:
+    from portal.alerts import bp as alerts_bp
+    from portal.alerts import views as _alerts_views  # noqa: F401  (routes of alerts_bp)
     from portal.api import openapi as _openapi  # noqa: F401  (GET /api/v1/openapi.json on api_bp)
     from portal.api import payments as _api_payments  # noqa: F401  (the payment gateway webhook on api_bp)
     from portal.api import scorecards as _api_scorecards  # noqa: F401  (the scoring API on api_bp)
     from portal.api.views import bp as api_bp
     from portal.audit.views import bp as audit_bp
     from portal.auth.views import bp as auth_bp
+    from portal.delinquency import bp as delinquency_bp
+    from portal.delinquency import views as _delinquency_views  # noqa: F401  (routes of delinquency_bp)
     from portal.extensions import csrf
     from portal.ingest.views import bp as ingest_bp
     from portal.ledger.views import bp as ledger_bp
     from portal.lending.views import bp as lending_bp
     from portal.main.views import bp as main_bp
+    from portal.notifications.views import bp as notifications_bp
     from portal.onboarding import bp as onboarding_bp
     from portal.onboarding import views as _onboarding_views  # noqa: F401  (routes of onboarding_bp)
     from portal.onboarding import wizard_views as _wizard_views  # noqa: F401  (the wizard and consents routes)
@@ -159,8 +164,10 @@ def register_blueprints(app: Flask) -> None:
     from portal.support.views import bp as support_bp
 
     for bp in (main_bp, auth_bp, lending_bp, ingest_bp, reports_bp, audit_bp, api_bp, onboarding_bp, scoring_bp,
-               servicing_bp, ledger_bp, support_bp):
+               servicing_bp, ledger_bp, support_bp, delinquency_bp):
         app.register_blueprint(bp)
+    app.register_blueprint(alerts_bp)
+    app.register_blueprint(notifications_bp)  # the bell, /me/notifications, templates, notifications-relay
     if app.config.get("DEV_INBOX"):
         # development and tests only: the page lists sent SMS (OTP codes included); never in production
         from portal.notifications.dev_inbox import bp as dev_inbox_bp

@@ -47,4 +47,10 @@ def ensure_reference_data() -> tuple[Institution, Product]:
     from portal.scoring.services import ensure_builtin_scorecards
 
     ensure_builtin_scorecards()  # loan-history and savings-balance v1 (the migration creates them too)
+    from portal.alerts.services import ensure_builtin_rules
+
+    ensure_builtin_rules(institution.id)  # alert rules DPD 1/30/60/90 and the event rules (the migration too)
+    from portal.notifications.templates import ensure_default_templates
+
+    ensure_default_templates(institution.id)  # version 1 of every notification template (event x channel)
     return institution, product

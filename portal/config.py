@@ -20,6 +20,10 @@ class BaseConfig:
     # hide_parameters: bound values never reach logs or error messages (OTP texts, phone numbers, PII)
     SQLALCHEMY_ENGINE_OPTIONS: dict = {"pool_pre_ping": True, "hide_parameters": True}
     REDIS_URL: str | None = None
+    # seconds; every Redis connection of the web process (enqueue, rate limits): a Redis host that does not
+    # answer fails the call after this long instead of hanging the request (portal/queue.py redis_timeouts)
+    REDIS_CONNECT_TIMEOUT = 2.0
+    REDIS_SOCKET_TIMEOUT = 3.0
     # "rq": enqueue on Redis; "thread": run in a background thread of this process (no Redis);
     # "eager": run right after the commit, in the same thread (tests).
     JOBS_MODE = "thread"
@@ -31,6 +35,13 @@ class BaseConfig:
     UPLOAD_DIR = str(ROOT / "instance" / "uploads")  # outside static/
     FIELD_ENCRYPTION_KEY: str | None = None   # Fernet key for Aadhaar numbers
     SMS_PROVIDER = "outbox"                   # "outbox": kept in the notifications table (dev inbox shows it)
+    # email (portal/notifications/email.py): SMTP_HOST unset -> email stays in the outbox (dev inbox shows it)
+    SMTP_HOST: str | None = None
+    SMTP_PORT = 25
+    SMTP_USER: str | None = None
+    SMTP_PASSWORD: str | None = None
+    SMTP_STARTTLS = False
+    MAIL_FROM = "Credit Lifecycle Portal <no-reply@portal.invalid>"
     DEV_INBOX = False                         # the development-only page listing sent messages
     RATELIMIT_STORAGE_URI = "memory://"      # Flask-Limiter; from_env() switches it to REDIS_URL when set
     RATELIMIT_STRATEGY = "moving-window"
@@ -69,6 +80,8 @@ class BaseConfig:
             raise RuntimeError("SECRET_KEY must be set (environment variable SECRET_KEY)")
         if not self.FIELD_ENCRYPTION_KEY:
             raise RuntimeError("FIELD_ENCRYPTION_KEY must be set (a Fernet key for Aadhaar numbers)")
+        if not (float(self.REDIS_CONNECT_TIMEOUT) > 0 and float(self.REDIS_SOCKET_TIMEOUT) > 0):
+            raise RuntimeError("REDIS_CONNECT_TIMEOUT and REDIS_SOCKET_TIMEOUT must be positive numbers of seconds")
 
 
 class DevConfig(BaseConfig):
@@ -129,7 +142,8 @@ def _bool(value: str) -> bool:
 
 def from_env(environ: dict | None = None) -> BaseConfig:
     """Build a config object: ``PORTAL_ENV`` picks the class (development by default), then
-    ``SECRET_KEY``, ``DATABASE_URL``, ``REDIS_URL``, ``JOBS_MODE``, ``PORTAL_TIMEZONE``, ``DEMO_MODE``,
+    ``SECRET_KEY``, ``DATABASE_URL``, ``REDIS_URL``, ``REDIS_CONNECT_TIMEOUT``, ``REDIS_SOCKET_TIMEOUT`` (seconds),
+    ``JOBS_MODE``, ``PORTAL_TIMEZONE``, ``DEMO_MODE``,
     ``IMPORT_MAX_BYTES``, ``KYC_MAX_BYTES``, ``PAYMENT_WEBHOOK_SECRET``, ``PAYMENT_SANDBOX`` override it."""
     env = os.environ if environ is None else environ
     cls = CONFIGS.get(env.get("PORTAL_ENV", "development"))
@@ -145,10 +159,16 @@ def from_env(environ: dict | None = None) -> BaseConfig:
         elif url.startswith("postgresql://"):
             url = "postgresql+psycopg://" + url[len("postgresql://"):]
         config.SQLALCHEMY_DATABASE_URI = url
+    for key in ("REDIS_CONNECT_TIMEOUT", "REDIS_SOCKET_TIMEOUT"):
+        if env.get(key):
+            setattr(config, key, float(env[key]))
     if env.get("REDIS_URL"):
         config.REDIS_URL = env["REDIS_URL"]
         config.JOBS_MODE = "rq"
         config.RATELIMIT_STORAGE_URI = env["REDIS_URL"]
+        # Flask-Limiter passes these to redis.from_url: its Redis must not hang a sign-in either
+        config.RATELIMIT_STORAGE_OPTIONS = {"socket_connect_timeout": config.REDIS_CONNECT_TIMEOUT,
+                                            "socket_timeout": config.REDIS_SOCKET_TIMEOUT}
     if env.get("JOBS_MODE"):
         config.JOBS_MODE = env["JOBS_MODE"]
     if env.get("PORTAL_TIMEZONE"):
@@ -161,6 +181,13 @@ def from_env(environ: dict | None = None) -> BaseConfig:
         config.PAYMENT_WEBHOOK_SECRET = env["PAYMENT_WEBHOOK_SECRET"]
     if env.get("PAYMENT_SANDBOX"):
         config.PAYMENT_SANDBOX = _bool(env["PAYMENT_SANDBOX"])
+    for key in ("SMTP_HOST", "SMTP_USER", "SMTP_PASSWORD", "MAIL_FROM"):
+        if env.get(key):
+            setattr(config, key, env[key])
+    if env.get("SMTP_PORT"):
+        config.SMTP_PORT = int(env["SMTP_PORT"])
+    if env.get("SMTP_STARTTLS"):
+        config.SMTP_STARTTLS = _bool(env["SMTP_STARTTLS"])
     if env.get("UPLOAD_DIR"):
         config.UPLOAD_DIR = env["UPLOAD_DIR"]
     if env.get("IMPORT_MAX_BYTES"):

@@ -20,7 +20,8 @@ DEMO_PASSWORD = "demo-pass-123"
 # secret; `flask --app wsgi demo-totp` prints the current code (or add the secret to an authenticator app).
 DEMO_TOTP_SECRET = "KRSXG5CTMVRXEZLUKRSXG5CTMVRXEZLU"
 STAFF = [("admin@demo.test", "admin", "Anita Admin"), ("officer@demo.test", "loan_officer", "Omar Officer"),
-         ("risk@demo.test", "risk_officer", "Rhea Risk"), ("support@demo.test", "support", "Sunil Support")]
+         ("risk@demo.test", "risk_officer", "Rhea Risk"), ("support@demo.test", "support", "Sunil Support"),
+         ("collections@demo.test", "collections", "Chitra Collections")]
 CUSTOMER_PHONE = "9000000001"
 FIRST = ["Aarav", "Diya", "Kabir", "Isha", "Rohan", "Meera", "Vikram", "Ananya", "Arjun", "Sara", "Dev",
          "Nisha", "Karan", "Pooja", "Rahul", "Tara", "Yash", "Zoya", "Neel", "Lata"]

@@ -20,6 +20,8 @@ from portal.uow import after_commit
 
 log = logging.getLogger(__name__)
 QUEUES = ("default", "billing", "exports", "notifications", "ocr")
+DEFAULT_CONNECT_TIMEOUT = 2.0  # seconds (config REDIS_CONNECT_TIMEOUT)
+DEFAULT_SOCKET_TIMEOUT = 3.0   # seconds (config REDIS_SOCKET_TIMEOUT)
 
 
 def _resolve(name: str):
@@ -27,15 +29,25 @@ def _resolve(name: str):
     return getattr(importlib.import_module(module), attr)
 
 
+def redis_timeouts(config) -> dict[str, float]:
+    """The socket timeouts, in seconds, of the portal's Redis connections: ``socket_connect_timeout`` (config
+    REDIS_CONNECT_TIMEOUT, default 2 s) and ``socket_timeout`` (REDIS_SOCKET_TIMEOUT, default 3 s). A Redis host
+    that does not answer then fails an enqueue (``redis.TimeoutError``, logged by ``enqueue_after_commit``)
+    after that long instead of hanging the request; a worker raises its own socket timeout above its blocking
+    dequeue (RQ ``Worker._set_connection``)."""
+    return {"socket_connect_timeout": float(config.get("REDIS_CONNECT_TIMEOUT") or DEFAULT_CONNECT_TIMEOUT),
+            "socket_timeout": float(config.get("REDIS_SOCKET_TIMEOUT") or DEFAULT_SOCKET_TIMEOUT)}
+
+
 def get_redis(app=None):
-    """A Redis connection for ``REDIS_URL`` (RuntimeError when it is not set)."""
+    """A Redis connection for ``REDIS_URL`` with ``redis_timeouts`` (RuntimeError when REDIS_URL is not set)."""
     from redis import Redis
 
     app = app or current_app
     url = app.config.get("REDIS_URL")
     if not url:
         raise RuntimeError("REDIS_URL is not set")
-    return Redis.from_url(url)
+    return Redis.from_url(url, **redis_timeouts(app.config))
 
 
 def get_queue(name: str = "default", app=None):
@@ -60,7 +72,12 @@ def enqueue_after_commit(name: str, *args, queue: str = "default") -> None:
 
     def start() -> None:
         if mode == "rq":
-            get_queue(queue, app).enqueue(name, *args, job_timeout=1800)
+            try:
+                get_queue(queue, app).enqueue(name, *args, job_timeout=1800)
+            except Exception:
+                # The data is committed: a failed enqueue (Redis down) must not fail the request or skip the
+                # other after-commit callbacks. Logged; outbox rows are re-queued by the notifications relay.
+                log.exception("could not enqueue %s%r on queue %s after commit", name, args, queue)
         elif mode == "eager":
             run_in_app_context(app, name, *args)
         else:

@@ -15,6 +15,7 @@ class Role(StrEnum):
     LOAN_OFFICER = "loan_officer"
     RISK_OFFICER = "risk_officer"
     SUPPORT = "support"
+    COLLECTIONS = "collections"  # collections officer: delinquent loans, promises to pay, recovery
     ADMIN = "admin"
 
     @property
@@ -22,7 +23,7 @@ class Role(StrEnum):
         return self.value.replace("_", " ").capitalize()
 
 
-STAFF_ROLES = frozenset({Role.LOAN_OFFICER, Role.RISK_OFFICER, Role.SUPPORT, Role.ADMIN})
+STAFF_ROLES = frozenset({Role.LOAN_OFFICER, Role.RISK_OFFICER, Role.SUPPORT, Role.COLLECTIONS, Role.ADMIN})
 
 
 class Perm(StrEnum):
@@ -51,6 +52,13 @@ class Perm(StrEnum):
     VIEW_PII = "view_pii"                    # admin: customer phone numbers unmasked in exports
     VIEW_TICKETS = "view_tickets"            # support, admin: the support ticket queue and threads
     ANSWER_TICKETS = "answer_tickets"        # support, admin: claim, reply to and change status of tickets
+    VIEW_ALERTS = "view_alerts"              # the alert queue (each alert also lists the roles that may see it)
+    MANAGE_ALERT_RULES = "manage_alert_rules"  # risk officer, admin: alert rules, webhooks, delivery log
+    WORK_COLLECTIONS = "work_collections"    # collections: delinquency queue, promises to pay, recovery actions
+    CHECK_WRITE_OFFS = "check_write_offs"    # risk officer, admin: the checker of a write-off (maker-checker)
+    MANAGE_TEMPLATES = "manage_templates"    # admin: notification templates (versions, previews), drip campaigns
+    VIEW_REPORTS = "view_reports"            # admin, risk officer: funnel, delinquency, collections, book reports
+    OVERRIDE_LOAN_STATUS = "override_loan_status"  # admin: maker or checker of a loan status override (seed 000)
 
 
 ROLE_PERMS: dict[Role, frozenset[Perm]] = {
@@ -62,13 +70,18 @@ ROLE_PERMS: dict[Role, frozenset[Perm]] = {
                                   Perm.CHECK_OVERRIDES, Perm.VIEW_CUSTOMERS,
                                   Perm.VIEW_LOANS, Perm.VIEW_PORTFOLIO, Perm.USE_API, Perm.REVIEW_KYC,
                                   Perm.MANAGE_SCORECARDS, Perm.IMPORT_TRANSACTIONS, Perm.VIEW_LEDGER,
-                                  Perm.EXPORT_DATA}),
+                                  Perm.EXPORT_DATA, Perm.VIEW_ALERTS, Perm.MANAGE_ALERT_RULES,
+                                  Perm.CHECK_WRITE_OFFS, Perm.VIEW_REPORTS}),
     Role.SUPPORT: frozenset({Perm.VIEW_CUSTOMERS, Perm.VIEW_LOANS, Perm.VIEW_TICKETS, Perm.ANSWER_TICKETS}),
+    Role.COLLECTIONS: frozenset({Perm.VIEW_CUSTOMERS, Perm.VIEW_LOANS, Perm.WORK_COLLECTIONS, Perm.VIEW_ALERTS,
+                                 Perm.RECORD_REPAYMENTS}),
     Role.ADMIN: frozenset({Perm.VIEW_CUSTOMERS, Perm.VIEW_LOANS, Perm.VIEW_PORTFOLIO, Perm.VIEW_AUDIT,
                            Perm.IMPORT_BOOK, Perm.MANAGE_USERS, Perm.REVIEW_APPLICATIONS, Perm.USE_API,
                            Perm.REVIEW_KYC, Perm.IMPORT_TRANSACTIONS, Perm.RECORD_REPAYMENTS, Perm.RUN_COB,
                            Perm.VIEW_LEDGER, Perm.EXPORT_DATA, Perm.VIEW_PII, Perm.VIEW_TICKETS,
-                           Perm.ANSWER_TICKETS}),
+                           Perm.ANSWER_TICKETS, Perm.VIEW_ALERTS, Perm.MANAGE_ALERT_RULES, Perm.WORK_COLLECTIONS,
+                           Perm.CHECK_WRITE_OFFS, Perm.MANAGE_TEMPLATES, Perm.VIEW_REPORTS,
+                           Perm.OVERRIDE_LOAN_STATUS}),
 }
 
 # every signed-in user manages their own sessions and two-step verification

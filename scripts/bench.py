@@ -1,8 +1,14 @@
-"""Benchmarks (``make bench``): scoring per 100,000 applicants, and the close of business of a serviced book.
+"""Benchmarks (``make bench``): scoring per 100,000 applicants, the close of business of a serviced book, exports
+of the loan book; and, when asked, the load test.
 
-    .venv/bin/python -m scripts.bench [--only scoring|cob] [--count 100000] [--db-count 20000] [--no-db]
-                                      [--loans 100000] [--orm-loans 10000] [--chunk-size 50000]
+    .venv/bin/python -m scripts.bench [--only scoring|cob|export|load] [--count 100000] [--db-count 20000]
+                                      [--no-db] [--loans 100000] [--orm-loans 10000] [--chunk-size 50000]
+                                      [--rows 100000] [--xlsx-engines rust,xlsxwriter]
+                                      [--users 16] [--duration 60] [--workers 5] [--wait 0.5,2]
+                                      [--proposed-indexes]
     BENCH_LOANS=1000000 .venv/bin/python -m scripts.bench --only cob      # the full close-of-business run
+    BENCH_ROWS=1000000 .venv/bin/python -m scripts.bench --only export    # issue 7: exports of 1,000,000 rows
+    BENCH_LOANS=1000000 .venv/bin/python -m scripts.bench --only load     # issue 7: load test on 1,000,000 loans
 
 Scoring:
 1. Engine only (``portal.scoring.engine``, pure): N synthetic applicants through both built-in scorecards
@@ -19,16 +25,32 @@ Close of business (``portal.servicing.cob``):
    their 12 schedule rows each, some of them delinquent; then one close of business, timed step by step (seconds
    and loans per second), and the same accrual + DPD/classification work done by a naive per-loan ORM loop on
    10,000 loans, as a ratio.
+
+Exports (issue 7: ``portal.reports.exports``, ``portal.reports.writers``):
+4. The same throw-away PostgreSQL and seeding with N loans (``BENCH_ROWS`` or --rows, default 100,000), then,
+   each in a child process of its own: PostgreSQL's own ``COPY (<the export's query>) TO STDOUT`` through psycopg
+   into a file (the floor), the CSV export and the XLSX export with each engine through ``jobs.reports.run_export``
+   (the RQ job's function: count, stream, write, hash, commit). Seconds, rows per second, peak memory of the child
+   (``getrusage(RUSAGE_SELF).ru_maxrss``, interpreter and app included, and what the work added) and the ratio to
+   COPY; the issue's targets (CSV within 3x of COPY; XLSX >= 50,000 rows/s under 200 MB) are checked.
+
+Load (issue 7 item 6, only with ``--only load``):
+5. The same book (N = ``BENCH_LOANS`` or --loans) plus the application of every loan, 2,000 applications waiting
+   for a decision and sign-in accounts; a throw-away Redis; gunicorn (``scripts/loadtest/wsgi.py``, production
+   config, made-up secrets in its environment only) on 127.0.0.1; locust headless (``scripts/loadtest``) with 16
+   users (officers: review queue and review screen; customers: their loan page; admins: the portfolio dashboard,
+   signed in with their TOTP) for 60 s; p50/p95 per page and requests per second.
 """
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import random
 import sys
 import tempfile
 import time
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
 from portal.lending.rules import PastLoan
@@ -152,17 +174,18 @@ def bench_database(count: int, seed: int) -> None:
 COB_DATE = date(2026, 11, 23)
 
 
-def _seed_cob_book(conn, institution_id: int, loans: int) -> dict:
+def _seed_cob_book(conn, institution_id: int, loans: int, product_id: int | None = None) -> dict:
     """Fill the throw-away database with ``loans`` serviced 12-month term loans (SQL generate_series, no ORM):
     4 in 5 borrowers have one loan, 1 in 5 two; disbursed 1-330 days before the business date; 12 schedule
     rows each (equal principal, interest on the reducing balance); every instalment due before the business
     date paid except for a delinquent tail (6 % one instalment behind, 3 % two, 1 % three, 2 % four or more),
     so the book has SMA and NPA loans. Loan balances and periods are as the close of the previous day left
-    them. The opening balances are not posted to the ledger (the close of business does not read it)."""
+    them. The opening balances are not posted to the ledger (the close of business does not read it).
+    ``product_id``: the loans' product (None for the close-of-business bench, as before)."""
     from sqlalchemy import text
 
     customers = max(1, loans * 4 // 5)
-    params = {"inst": institution_id, "n": loans, "c": customers, "d0": COB_DATE}
+    params = {"inst": institution_id, "n": loans, "c": customers, "d0": COB_DATE, "prod": product_id}
     steps = [
         ("customers", """
             INSERT INTO customers (id, institution_id, first_name, last_name, phone_number, monthly_salary,
@@ -174,10 +197,10 @@ def _seed_cob_book(conn, institution_id: int, loans: int) -> dict:
             INSERT INTO loans (id, institution_id, customer_id, loan_amount, tenure, interest_rate,
                                monthly_installment, emis_paid_on_time, approved_on, disbursed_on, end_on, status,
                                source, serviced, kind, principal_outstanding_amount, period_start_on,
-                               created_at, updated_at)
+                               created_at, updated_at, product_id)
             SELECT g, :inst, ((g - 1) % :c) + 1, a.amount, 12, (12 + g % 13) * 10000, 0, 0, a.start, a.start,
                    (a.start + interval '12 months')::date, 'active', 'portal', true, 'term_loan', a.amount,
-                   a.start, now(), now()
+                   a.start, now(), now(), CAST(:prod AS integer)
             FROM generate_series(1, :n) g
             CROSS JOIN LATERAL (SELECT (50000 + (g * 37) % 450 * 1000)::bigint * 100 AS amount,
                                        CAST(:d0 AS date) - 1 - (g::bigint * 7919 % 330)::int AS start) a"""),
@@ -290,8 +313,6 @@ def _orm_loop(count: int, on: date) -> float:
 def bench_cob(loans: int, orm_loans: int, chunk_size: int) -> None:
     """Seed a throw-away PostgreSQL with ``loans`` serviced loans, time one close of business (each step), then
     the naive per-loan ORM loop on ``orm_loans`` loans for the next date; print the ratio."""
-    from datetime import UTC, datetime
-
     from flask_migrate import upgrade
     from sqlalchemy import text
 
@@ -353,9 +374,408 @@ def bench_cob(loans: int, orm_loans: int, chunk_size: int) -> None:
             server.stop()
 
 
+# ---- exports (issue 7): COPY floor, CSV and XLSX through the real job ------------------------------------------
+EXPORT_ENGINES = ("rust", "xlsxwriter")
+
+
+def _mb(kilobytes: int) -> float:
+    return kilobytes / 1024
+
+
+def _child(spec: dict) -> dict:
+    """Run one measured piece of work in this (child) process and return its figures. ``peak_kb`` is this
+    process's peak resident set (``resource.getrusage(RUSAGE_SELF).ru_maxrss``: interpreter, app and the work),
+    ``base_kb`` the same just before the work started (so ``peak_kb - base_kb`` is what the work added)."""
+    import resource
+
+    from portal import create_app
+    from portal.config import TestConfig
+
+    config = TestConfig()
+    config.SQLALCHEMY_DATABASE_URI = spec["url"]
+    config.UPLOAD_DIR = spec.get("upload_dir", config.UPLOAD_DIR)
+    app = create_app(config)
+    with app.app_context():
+        from portal.extensions import db
+
+        if spec["what"] == "copy":
+            import psycopg
+
+            db.session.execute(db.text("SELECT 1"))  # the same imports and pool as the export child
+            base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+            started = time.perf_counter()
+            raw = psycopg.connect(spec["dsn"])
+            size = 0
+            with raw, raw.cursor() as cur, open(spec["out"], "wb") as out, \
+                    cur.copy(f"COPY ({spec['sql']}) TO STDOUT (FORMAT csv, HEADER)") as copy:
+                for block in copy:
+                    out.write(block)
+                    size += len(block)
+            seconds = time.perf_counter() - started
+            rows = sum(1 for _ in open(spec["out"], "rb")) - 1
+            return {"seconds": seconds, "rows": rows, "size": size, "base_kb": base,
+                    "peak_kb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss}
+        from jobs.reports import run_export
+        from portal.reports import exports, writers
+        from portal.reports.models import Export
+
+        if spec.get("engine") == "pyexcelerate":
+            exports.open_writer = _pyexcelerate_open_writer
+        elif spec.get("engine"):
+            writers.XLSX_ENGINE = spec["engine"]
+        db.session.execute(db.text("SELECT 1"))
+        base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        started = time.perf_counter()
+        rows = run_export(spec["export_id"])  # the RQ job's function: query, write, hash, commit
+        seconds = time.perf_counter() - started
+        export = db.session.get(Export, spec["export_id"])
+        return {"seconds": seconds, "rows": rows, "size": export.size_bytes, "base_kb": base,
+                "peak_kb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, "sha256": export.sha256}
+
+
+class _PyExcelerateWriter:
+    """Bench only (not a product engine): pyexcelerate builds the whole sheet in memory, then saves it."""
+
+    def __init__(self, path, columns, sheet):
+        self.path, self.columns, self.sheet = path, columns, sheet
+
+    def write_rows(self, rows) -> int:
+        from pyexcelerate import Font, Format, Panes, Style, Workbook  # pip install pyexcelerate==0.13.0
+
+        kinds = [c.kind for c in self.columns]
+        data = [[c.header for c in self.columns]]
+        for row in rows:
+            data.append([float(v) if k == "money" and v is not None else v for k, v in zip(kinds, row, strict=True)])
+        book = Workbook()
+        sheet = book.new_sheet(self.sheet, data=data)
+        sheet.panes = Panes(0, 1)
+        sheet.set_row_style(1, Style(font=Font(bold=True)))
+        for i, c in enumerate(self.columns, 1):
+            number = {"money": "#,##0.00", "date": "dd-mmm-yyyy"}.get(c.kind)
+            sheet.set_col_style(i, Style(size=c.width, format=Format(number) if number else None))
+        book.save(str(self.path))
+        return len(data) - 1
+
+    def close(self) -> None:
+        pass
+
+
+def _pyexcelerate_open_writer(path, fmt, columns, *, sheet="Export"):
+    return _PyExcelerateWriter(path, columns, sheet)
+
+
+def _run_child(spec: dict) -> dict:
+    import json
+    import subprocess
+
+    done = subprocess.run([sys.executable, "-m", "scripts.bench", "--child", json.dumps(spec)],
+                          capture_output=True, text=True, cwd=os.path.dirname(os.path.dirname(__file__)) or ".")
+    if done.returncode != 0:
+        raise RuntimeError(f"child {spec['what']} failed:\n{done.stderr[-3000:]}")
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def _start_book(tmp: str, database: str, loans: int):
+    """A throw-away PostgreSQL with the schema by the migrations, the reference data, an admin and ``loans``
+    seeded serviced loans of the term-loan product (``_seed_cob_book``). Returns (server, app, institution id,
+    admin user id, product id, seeding timings, seconds to start and migrate)."""
+    from flask_migrate import upgrade
+
+    from portal import create_app
+    from portal.auth.services import create_user
+    from portal.bootstrap import ensure_reference_data
+    from portal.business_date import BusinessDate
+    from portal.config import TestConfig
+    from portal.extensions import db
+    from tests.support.servers import start_postgres
+
+    started = time.perf_counter()
+    server = start_postgres(tmp, database=database)
+    config = TestConfig()
+    config.SQLALCHEMY_DATABASE_URI = server.url
+    app = create_app(config)
+    with app.app_context():
+        upgrade()
+        institution, product = ensure_reference_data()
+        institution_id, product_id = institution.id, product.id
+        db.session.add(BusinessDate(institution_id=institution_id, current_on=COB_DATE))
+        admin = create_user(email="bench-admin@example.test", role="admin", password="bench-password-1",
+                            display_name="Bench Admin", institution=institution)
+        db.session.commit()
+        admin_id = admin.id
+        ready = time.perf_counter() - started
+        with db.engine.connect() as conn:
+            timings = _seed_cob_book(conn, institution_id, loans, product_id=product_id)
+        db.session.remove()
+    return server, app, institution_id, admin_id, product_id, timings, ready
+
+
+def bench_export(loans: int, engines: tuple[str, ...]) -> dict:
+    """Seed ``loans`` loans, then in child processes: PostgreSQL's own COPY of the export's query (the floor),
+    the CSV export and the XLSX export with each of ``engines`` through ``jobs.reports.run_export``."""
+    from sqlalchemy.dialects import postgresql
+
+    from portal.extensions import db
+    from portal.reports.exports import loan_book_query
+    from portal.reports.models import Export
+
+    results = {}
+    with tempfile.TemporaryDirectory(prefix="export-bench-") as tmp:
+        server, app, institution_id, admin_id, _product_id, timings, ready = _start_book(tmp, "export_bench", loans)
+        try:
+            print(f"  PostgreSQL (throw-away, fsync off, shared_buffers 64MB), started and migrated in {ready:.1f} s; "
+                  f"{loans:,} serviced loans seeded in {sum(timings.values()):.1f} s")
+            with app.app_context():
+                query = loan_book_query(institution_id, {})
+                sql = str(query.compile(dialect=postgresql.dialect(), compile_kwargs={"literal_binds": True}))
+                now = datetime.now(UTC)
+                jobs = [("CSV", "csv", None)] + [(f"XLSX {e}", "xlsx", e) for e in engines]
+                ids = {}
+                for label, fmt, _engine in jobs:
+                    export = Export(institution_id=institution_id, requested_by_id=admin_id, format=fmt,
+                                    filters={}, pii=True, status="queued", created_at=now,
+                                    expires_at=now + timedelta(days=1))
+                    db.session.add(export)
+                    db.session.flush()
+                    ids[label] = export.id
+                db.session.commit()
+                db.session.remove()
+                db.engine.dispose()
+            upload = os.path.join(tmp, "uploads")
+            base = {"url": server.url, "upload_dir": upload}
+            copy = _run_child({**base, "what": "copy", "dsn": server.dsn, "sql": sql,
+                               "out": os.path.join(tmp, "copy.csv")})
+            results["COPY"] = copy
+            for label, _fmt, engine in jobs:
+                if engine == "pyexcelerate":
+                    try:
+                        __import__("pyexcelerate")
+                    except ImportError:
+                        print("  XLSX pyexcelerate: skipped (pip install pyexcelerate==0.13.0 to measure it)")
+                        continue
+                results[label] = _run_child({**base, "what": "export", "export_id": ids[label], "engine": engine})
+        finally:
+            server.stop()
+    print(f"  load average after: {os.getloadavg()[0]:.2f} (1 min)")
+    floor = results["COPY"]["seconds"]
+    print(f"  query: loan_book_query (all serviced loans, PII unmasked), {loans:,} rows; each line is one child "
+          "process; memory = its peak RSS (getrusage RUSAGE_SELF ru_maxrss: interpreter + app + work) and what "
+          "the work added to it")
+    print(f"    {'what':<42} {'rows':>10} {'seconds':>8} {'rows/s':>10} {'peak MB':>8} {'+work MB':>9} "
+          f"{'file MB':>8} {'x COPY':>7}")
+    names = {"COPY": "COPY (query) TO STDOUT csv (floor)", "CSV": "CSV jobs.reports.run_export"}
+    for label, r in results.items():
+        name = names.get(label, f"{label} jobs.reports.run_export")
+        print(f"    {name:<42} {r['rows']:>10,} {r['seconds']:>8.2f} {r['rows'] / r['seconds']:>10,.0f} "
+              f"{_mb(r['peak_kb']):>8.0f} {_mb(r['peak_kb'] - r['base_kb']):>9.0f} {r['size'] / 2**20:>8.1f} "
+              f"{r['seconds'] / floor:>7.2f}")
+    csv_ratio = results["CSV"]["seconds"] / floor
+    print(f"  target CSV within 3x of COPY: {csv_ratio:.2f}x -> {'met' if csv_ratio <= 3 else 'NOT met'}")
+    for label, r in results.items():
+        if label.startswith("XLSX"):
+            rate, peak = r["rows"] / r["seconds"], _mb(r["peak_kb"])
+            ok = rate >= 50_000 and peak < 200
+            print(f"  target {label}: >= 50,000 rows/s and peak < 200 MB: {rate:,.0f} rows/s, {peak:.0f} MB -> "
+                  f"{'met' if ok else 'NOT met'}")
+    return results
+
+
+# ---- load (issue 7 item 6): gunicorn on a seeded book, locust with 16 users -----------------------------------
+LOAD_OPEN_APPLICATIONS = 2_000   # waiting for a decision: a fixed queue, whatever the size of the book
+LOAD_ACCOUNTS = 16               # sign-in accounts per role (each simulated user signs in as its own)
+LOAD_PASSWORD = "bench-password-1"
+LOAD_TOTP_SECRET = "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP"  # the bench admins' TOTP secret (base32; bench only)
+#: Indexes proposed for a migration (not in the schema yet): ``--proposed-indexes`` creates them after seeding so
+#: the load test can be compared with and without. The officer queue's first page (open applications by id) walks
+#: the primary key past every decided application without this one (EXPLAIN ANALYZE: 19.5 ms -> 0.04 ms at
+#: 100,000 loans, growing with the book).
+PROPOSED_INDEXES = (
+    "CREATE INDEX ix_loan_applications_open_queue ON loan_applications (institution_id, id) "
+    "WHERE status IN ('submitted', 'scored', 'in_review', 'escalated')",
+)
+
+
+def _seed_load_extras(conn, institution_id: int, product_id: int, loans: int) -> dict:
+    """On top of ``_seed_cob_book``: the application each loan came from (status disbursed, scored in a band,
+    ``loans.application_id`` set) and ``LOAD_OPEN_APPLICATIONS`` applications waiting for a decision (submitted,
+    scored, in review, escalated; SLA due in the next days), by customers of the book."""
+    from sqlalchemy import text
+
+    customers = max(1, loans * 4 // 5)
+    params = {"inst": institution_id, "prod": product_id, "n": loans, "c": customers, "k": LOAD_OPEN_APPLICATIONS,
+              "d0": COB_DATE}
+    steps = [
+        ("applications of the loans", """
+            INSERT INTO loan_applications (id, institution_id, customer_id, product_id, amount, tenure,
+                                           interest_rate, status, credit_score, score_band, eligible,
+                                           monthly_installment, submitted_at, decided_at)
+            SELECT l.id, l.institution_id, l.customer_id, :prod, l.loan_amount, l.tenure, l.interest_rate,
+                   'disbursed', 40 + l.id % 60, (ARRAY['AA','A','B','C','D'])[1 + l.id % 5], true,
+                   l.monthly_installment, l.approved_on - 3, l.approved_on
+            FROM loans l WHERE l.institution_id = :inst"""),
+        ("loan -> application", "UPDATE loans SET application_id = id WHERE institution_id = :inst"),
+        ("open applications", """
+            INSERT INTO loan_applications (id, institution_id, customer_id, product_id, amount, tenure,
+                                           interest_rate, status, credit_score, score_band, eligible,
+                                           monthly_installment, submitted_at, sla_due_at)
+            SELECT :n + g, :inst, 1 + (g * 7919) % :c, :prod, (50000 + g % 400 * 1000)::bigint * 100, 12,
+                   140000, (ARRAY['submitted','scored','in_review','escalated'])[1 + g % 4], 30 + g % 70,
+                   (ARRAY['AA','A','B','C','D'])[1 + g % 5], true, 900000,
+                   CAST(:d0 AS timestamptz) - (g % 72) * interval '1 hour',
+                   CAST(:d0 AS timestamptz) + (48 - g % 72) * interval '1 hour'
+            FROM generate_series(1, :k) g"""),
+        ("sequences", "SELECT setval('loan_applications_id_seq', (SELECT MAX(id) FROM loan_applications))"),
+    ]
+    timings = {}
+    for name, sql in steps:
+        started = time.perf_counter()
+        conn.execute(text(sql), params)
+        conn.commit()
+        timings[name] = time.perf_counter() - started
+    started = time.perf_counter()
+    conn.execution_options(isolation_level="AUTOCOMMIT").execute(text("VACUUM ANALYZE"))
+    timings["vacuum analyze"] = time.perf_counter() - started
+    return timings
+
+
+def _load_accounts(institution_id: int, loans: int) -> dict:
+    """``LOAD_ACCOUNTS`` loan officers (no MFA for the role), admins (MFA on, secret ``LOAD_TOTP_SECRET``) and
+    customer logins (mobile number + password) for the first customers of the book; returns the targets file's
+    content for ``scripts/loadtest/locustfile.py``."""
+    from sqlalchemy import select
+
+    from portal.auth.services import create_user
+    from portal.extensions import db
+    from portal.lending.models import Loan, LoanApplication
+    from portal.onboarding.models import Customer
+
+    targets = {"officers": [], "admins": [], "customers": [], "applications": []}
+    for i in range(1, LOAD_ACCOUNTS + 1):
+        create_user(email=f"officer{i}@bench.test", role="loan_officer", password=LOAD_PASSWORD,
+                    display_name=f"Bench Officer {i}")
+        targets["officers"].append({"login": f"officer{i}@bench.test", "password": LOAD_PASSWORD})
+        admin = create_user(email=f"admin{i}@bench.test", role="admin", password=LOAD_PASSWORD,
+                            display_name=f"Bench Admin {i}")
+        admin.totp_secret, admin.mfa_enabled = LOAD_TOTP_SECRET, True
+        targets["admins"].append({"login": f"admin{i}@bench.test", "password": LOAD_PASSWORD,
+                                  "totp_secret": LOAD_TOTP_SECRET})
+    customers = db.session.scalars(select(Customer).where(Customer.institution_id == institution_id)
+                                   .order_by(Customer.id).limit(LOAD_ACCOUNTS)).all()
+    for customer in customers:
+        user = create_user(email=None, phone=customer.phone_number, role="customer", password=LOAD_PASSWORD,
+                           display_name=f"{customer.first_name} {customer.last_name}")
+        customer.user = user
+        loan_ids = db.session.scalars(select(Loan.id).where(Loan.customer_id == customer.id)).all()
+        targets["customers"].append({"login": customer.phone_number, "password": LOAD_PASSWORD,
+                                     "loan_ids": loan_ids})
+    targets["applications"] = db.session.scalars(
+        select(LoanApplication.id).where(LoanApplication.id > loans).order_by(LoanApplication.id)).all()
+    db.session.commit()
+    return targets
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _wait_http(url: str, proc, timeout: float = 60) -> None:
+    import urllib.request
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"gunicorn exited with {proc.returncode}")
+        try:
+            with urllib.request.urlopen(url, timeout=2) as response:
+                if response.status == 200:
+                    return
+        except OSError:
+            time.sleep(0.3)
+    raise RuntimeError(f"gunicorn did not answer {url} within {timeout:.0f} s")
+
+
+def bench_load(loans: int, *, users: int, duration: int, workers: int, wait: str,
+               proposed_indexes: bool = False) -> dict:
+    """Seed a throw-away PostgreSQL with ``loans`` loans (``_seed_cob_book`` + ``_seed_load_extras``) and the
+    sign-in accounts, start a throw-away Redis and gunicorn (PORTAL_ENV=production, secrets made up for the run,
+    in the child's environment only) on 127.0.0.1, run locust headless (``scripts/loadtest``) and print p50/p95
+    per page and requests per second."""
+    import json
+    import secrets
+    import signal
+    import subprocess
+
+    from cryptography.fernet import Fernet
+
+    from portal.extensions import db
+    from scripts.loadtest.run import report, run_locust
+    from tests.support.servers import start_redis
+
+    workers = workers or 2 * (os.cpu_count() or 1) + 1
+    with tempfile.TemporaryDirectory(prefix="load-bench-") as tmp:
+        server, app, institution_id, _admin_id, product_id, timings, ready = _start_book(tmp, "load_bench", loans)
+        redis = gunicorn = None
+        try:
+            with app.app_context():
+                with db.engine.connect() as conn:
+                    extra = _seed_load_extras(conn, institution_id, product_id, loans)
+                    if proposed_indexes:
+                        for sql in PROPOSED_INDEXES:
+                            conn.execute(db.text(sql))
+                        conn.execute(db.text("ANALYZE"))
+                        conn.commit()
+                targets = _load_accounts(institution_id, loans)
+                db.session.remove()
+                db.engine.dispose()
+            print(f"  PostgreSQL (throw-away, fsync off, shared_buffers 64MB) started and migrated in {ready:.1f} s; "
+                  f"book seeded in {sum(timings.values()) + sum(extra.values()):.1f} s: {loans:,} serviced loans, "
+                  f"{loans * 12:,} schedule rows, {loans * 4 // 5:,} customers, {loans:,} disbursed applications "
+                  f"+ {LOAD_OPEN_APPLICATIONS:,} waiting for a decision"
+                  + ("; with the PROPOSED_INDEXES" if proposed_indexes else ""))
+            targets_path = os.path.join(tmp, "targets.json")
+            with open(targets_path, "w", encoding="utf-8") as handle:
+                json.dump(targets, handle)
+            redis = start_redis(tmp)
+            port = _free_port()
+            env = {**os.environ, "PORTAL_ENV": "production", "DATABASE_URL": server.url, "REDIS_URL": redis.url,
+                   "SECRET_KEY": secrets.token_hex(32), "FIELD_ENCRYPTION_KEY": Fernet.generate_key().decode(),
+                   "PAYMENT_WEBHOOK_SECRET": secrets.token_hex(32), "UPLOAD_DIR": os.path.join(tmp, "uploads")}
+            log = open(os.path.join(tmp, "gunicorn.log"), "wb")
+            root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+            gunicorn = subprocess.Popen(
+                [os.path.join(os.path.dirname(sys.executable), "gunicorn"), "-w", str(workers), "-b",
+                 f"127.0.0.1:{port}", "--timeout", "60", "scripts.loadtest.wsgi:app"],
+                cwd=root, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+            _wait_http(f"http://127.0.0.1:{port}/healthz", gunicorn)
+            print(f"  gunicorn {workers} sync workers on 127.0.0.1:{port} (PORTAL_ENV=production, "
+                  f"scripts/loadtest/wsgi.py: session cookie not Secure over loopback HTTP); locust: {users} "
+                  f"users ({users // 2} officers, {users // 4} customers, {users // 4} admins, each signed in as its "
+                  f"own account), think time {wait} s, {duration} s after all are spawned")
+            load = os.getloadavg()
+            stats = run_locust(f"http://127.0.0.1:{port}", targets_path, users=users, duration=duration, wait=wait)
+            print(f"  load average before: {load[0]:.2f} (1 min), after: {os.getloadavg()[0]:.2f}")
+            report(stats)
+            return stats
+        finally:
+            if gunicorn is not None:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(gunicorn.pid, signal.SIGTERM)
+                with contextlib.suppress(subprocess.TimeoutExpired):
+                    gunicorn.wait(20)
+            if redis is not None:
+                redis.stop()
+            server.stop()
+
+
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description="Benchmarks: scoring (engine and service) and the close of business.")
-    parser.add_argument("--only", choices=("scoring", "cob"), help="run one part only (default: both)")
+    parser = argparse.ArgumentParser(description="Benchmarks: scoring, the close of business, exports, load.")
+    parser.add_argument("--only", choices=("scoring", "cob", "export", "load"),
+                        help="run one part only (default: scoring, cob and export; load only when asked)")
+    parser.add_argument("--child", help=argparse.SUPPRESS)  # internal: one measured piece of work (JSON spec)
     parser.add_argument("--count", type=int, default=100_000, help="applicants for the engine (default 100000)")
     parser.add_argument("--db-count", type=int, default=20_000, help="customers in the database run (default 20000)")
     parser.add_argument("--no-db", action="store_true", help="skip the scoring database run")
@@ -365,10 +785,29 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--orm-loans", type=int, default=10_000,
                         help="close of business: loans for the per-loan ORM comparison (default 10000)")
     parser.add_argument("--chunk-size", type=int, default=50_000, help="close of business: ids per chunk")
+    parser.add_argument("--rows", type=int, default=int(os.environ.get("BENCH_ROWS", "100000")),
+                        help="export: loans in the book, i.e. rows exported (default $BENCH_ROWS or 100000)")
+    parser.add_argument("--xlsx-engines", default=",".join(EXPORT_ENGINES),
+                        help="export: XLSX engines to measure, comma-separated, among "
+                             f"{', '.join(EXPORT_ENGINES + ('pyexcelerate',))} (default: %(default)s)")
+    parser.add_argument("--users", type=int, default=16, help="load: concurrent locust users (default 16)")
+    parser.add_argument("--duration", type=int, default=60, help="load: seconds of load (default 60)")
+    parser.add_argument("--workers", type=int, default=0,
+                        help="load: gunicorn worker processes (default 2 x CPUs + 1)")
+    parser.add_argument("--wait", default="0.5,2", help="load: think time between pages, 'min,max' seconds")
+    parser.add_argument("--proposed-indexes", action="store_true",
+                        help="load: create the indexes proposed for a migration (PROPOSED_INDEXES) after seeding")
     args = parser.parse_args(argv)
-    env = f"BENCH_LOANS={os.environ['BENCH_LOANS']} " if os.environ.get("BENCH_LOANS") else ""
+    if args.child:
+        import json
+
+        print(json.dumps(_child(json.loads(args.child))))
+        return 0
+    env = " ".join(f"{k}={os.environ[k]}" for k in ("BENCH_LOANS", "BENCH_ROWS") if os.environ.get(k))
+    env = env + " " if env else ""
     print(f"command: {env}{sys.executable} -m scripts.bench " + " ".join(argv if argv is not None else sys.argv[1:]))
-    print(f"python {sys.version.split()[0]}, seed {args.seed}, {os.cpu_count()} CPUs")
+    print(f"python {sys.version.split()[0]}, seed {args.seed}, {os.cpu_count()} CPUs, load average "
+          f"{os.getloadavg()[0]:.2f} (1 min; other work on the machine makes every figure an upper bound)")
     if args.only in (None, "scoring"):
         print("scoring, engine only:")
         bench_engine(args.count, args.seed)
@@ -378,6 +817,13 @@ def main(argv: list[str] | None = None) -> int:
     if args.only in (None, "cob"):
         print("close of business:")
         bench_cob(args.loans, args.orm_loans, args.chunk_size)
+    if args.only in (None, "export"):
+        print("exports (CSV and XLSX through the export job, beside PostgreSQL's COPY):")
+        bench_export(args.rows, tuple(e for e in args.xlsx_engines.split(",") if e))
+    if args.only == "load":
+        print("load (gunicorn + locust):")
+        bench_load(args.loans, users=args.users, duration=args.duration, workers=args.workers, wait=args.wait,
+                   proposed_indexes=args.proposed_indexes)
     return 0
 
 

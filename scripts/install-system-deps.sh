@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
 # Install the Debian packages the test suite needs: redis-server, chromium (for Playwright,
-# which cannot download its own browser here), PostgreSQL 15 binaries, a font, Tesseract OCR and poppler.
+# which cannot download its own browser here), PostgreSQL 15 binaries, a font, Tesseract OCR, poppler and
+# LibreOffice Calc without a GUI (the export round-trip test converts XLSX/CSV with `soffice --headless`).
 # Idempotent: does nothing when everything is present. Needs root (apt-get) otherwise.
 # The tests start their own PostgreSQL/Redis on loopback; no system service is started here.
 set -euo pipefail
 
 missing=()
 have_file() { [ -e "$1" ]; }
+have_soffice() { command -v soffice >/dev/null 2>&1 || command -v libreoffice >/dev/null 2>&1; }
 
 command -v redis-server >/dev/null 2>&1 || have_file /usr/bin/redis-server || missing+=(redis-server)
 have_file /usr/bin/chromium || missing+=(chromium)
@@ -14,6 +16,7 @@ compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null || missing+=(postgresql
 have_file /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf || missing+=(fonts-dejavu-core)
 command -v tesseract >/dev/null 2>&1 || missing+=(tesseract-ocr tesseract-ocr-eng)
 command -v pdftoppm >/dev/null 2>&1 || missing+=(poppler-utils)
+have_soffice || missing+=(libreoffice-calc-nogui)
 
 if [ ${#missing[@]} -eq 0 ]; then
     exit 0
@@ -63,6 +66,7 @@ compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null || still+=(postgresql-1
 have_file /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf || still+=(fonts-dejavu-core)
 command -v tesseract >/dev/null 2>&1 || still+=(tesseract-ocr tesseract-ocr-eng)
 command -v pdftoppm >/dev/null 2>&1 || still+=(poppler-utils)
+have_soffice || still+=(libreoffice-calc-nogui)
 if [ ${#still[@]} -ne 0 ]; then
     echo "install-system-deps: still missing after install: ${still[*]}" >&2
     exit 1

@@ -13,6 +13,9 @@ from portal.clock import FixedClock
 from portal.config import TestConfig
 from tests.support.servers import ServerUnavailable, start_postgres, start_redis, unavailable
 
+# one Playwright and one Chromium for the whole run: tests/e2e, tests/alerts, tests/delinquency, ... share them
+pytest_plugins = ["tests.support.browser"]
+
 START = datetime(2026, 11, 23, 4, 30, tzinfo=UTC)  # 10:00 IST on the business date 23 Nov 2026
 
 

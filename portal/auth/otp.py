@@ -30,7 +30,7 @@ from portal.auth.models import OtpChallenge, User
 from portal.auth.services import create_user, default_institution
 from portal.errors import DomainError
 from portal.extensions import db
-from portal.notifications.services import notify
+from portal.notifications.services import notify_event
 from portal.security import Role
 
 log = logging.getLogger(__name__)
@@ -83,9 +83,8 @@ def request_otp(phone: str, *, ip: str | None, now: datetime, purpose: str = SIG
     db.session.add(challenge)
     user = db.session.scalar(select(User).where(User.phone == phone))
     minutes = int(ttl.total_seconds() // 60)
-    notify(channel="sms", event="otp", recipient=f"+91{phone}", now=now, user=user,
-           body=f"{code} is your Credit Lifecycle Portal sign-in code. It expires in {minutes} minutes. "
-                f"Never share it: our staff will never ask for it.")
+    # the "otp" template (security: never opted out of); the SMS goes to ``phone`` whoever owns the login
+    notify_event("otp", user=user, phone=phone, context={"code": code, "minutes": minutes}, now=now)
     log.info("OTP %s requested for %s", purpose, mask_mobile(phone))  # never the code
     return challenge
 

@@ -197,3 +197,163 @@ def user_for_token(token: str, *, now) -> User | None:
         return None
     row.last_used_at = now
     return row.user
+
+
+# ---- user administration (issue 7 item 5) ---------------------------------------------------------------------
+SETUP_LINK_HOURS = 72  # a set-password link works once, for 72 hours
+
+
+def _admin_scope(user: User, actor: User) -> None:
+    """NotFound (404) when ``user`` is not of ``actor``'s institution (another institution's ids are unknown)."""
+    from portal.errors import NotFound
+
+    if user.institution_id != actor.institution_id:
+        raise NotFound("No such user.")
+
+
+def _staff_role(role: str) -> Role:
+    """``role`` as a staff Role; DomainError (422) for an unknown or a customer role."""
+    from portal.security import STAFF_ROLES
+
+    try:
+        value = Role(role)
+    except ValueError:
+        value = None
+    if value not in STAFF_ROLES:
+        names = ", ".join(sorted(r.value for r in STAFF_ROLES))
+        raise DomainError(f"Unknown staff role {role!r}; staff roles are {names}.")
+    return value
+
+
+def _own_institution(institution_id: int | None, actor: User) -> Institution:
+    """The institution a staff user may be assigned to by ``actor``: only the actor's own (there is no
+    cross-institution administrator). DomainError (422) for any other or an unknown id."""
+    if institution_id is None or institution_id == actor.institution_id:
+        return db.session.get(Institution, actor.institution_id)
+    raise DomainError("You can only assign staff to your own institution.")
+
+
+def issue_password_link(user: User, *, actor: User, now: datetime) -> str:
+    """Make a one-time set-password token for ``user`` (valid ``SETUP_LINK_HOURS``) and return the token (the
+    caller builds the link and shows it once; only its SHA-256 is stored, it is never logged). Unused earlier
+    tokens of the user end (``replaced``). Audited ``user.password_link_issued`` (expiry only).
+    NotFound (404) for another institution's user, DomainError (422) for a customer or a frozen login. Flushes."""
+    from sqlalchemy import update
+
+    from portal.auth.admin_models import PasswordSetupToken
+
+    _admin_scope(user, actor)
+    if not user.is_staff:
+        raise DomainError("Customers sign in with a code sent to their mobile number; no link is needed.")
+    if user.status == "frozen":
+        raise DomainError("This user is frozen: unfreeze the login before issuing a set-password link.")
+    db.session.execute(update(PasswordSetupToken)
+                       .where(PasswordSetupToken.user_id == user.id, PasswordSetupToken.used_at.is_(None))
+                       .values(used_at=now, end_reason="replaced").execution_options(synchronize_session=False))
+    token = secrets.token_urlsafe(32)
+    expires = now + timedelta(hours=SETUP_LINK_HOURS)
+    db.session.add(PasswordSetupToken(user_id=user.id, token_sha256=hashlib.sha256(token.encode()).hexdigest(),
+                                      issued_by_id=actor.id, created_at=now, expires_at=expires))
+    record(actor, "user.password_link_issued", user, changes={"password_link_expires_at": (None, expires)})
+    return token
+
+
+def create_staff_user(*, email: str, display_name: str, role: str, actor: User, now: datetime,
+                      institution_id: int | None = None) -> tuple[User, str]:
+    """An administrator creates a staff login in their own institution; returns ``(user, token)`` where
+    ``token`` is a one-time set-password link token (see ``issue_password_link``): no password is chosen,
+    shown or logged by the administrator, and the login cannot sign in until the person sets one.
+
+    DomainError (422) for an unknown or customer role, a taken email, or another institution. Audited
+    ``user.created`` with before/after. Flushes, never commits."""
+    staff_role = _staff_role(role)
+    institution = _own_institution(institution_id, actor)
+    email = (email or "").strip().lower()
+    if not email:
+        raise DomainError("Enter the email address the person signs in with.")
+    if db.session.scalar(select(User.id).where(User.email == email)):
+        raise DomainError(f"A user with email {email} already exists.")
+    user = User(email=email, role=staff_role.value, display_name=(display_name or "").strip() or email.split("@")[0],
+                password_hash=hash_password(secrets.token_urlsafe(32)),  # unknown to anyone: set by the link
+                institution=institution, status="active", session_version=1)
+    db.session.add(user)
+    db.session.flush()
+    record(actor, "user.created", user, changes={
+        "email": (None, email), "display_name": (None, user.display_name), "role": (None, staff_role.value),
+        "institution_id": (None, institution.id), "status": (None, "active")})
+    return user, issue_password_link(user, actor=actor, now=now)
+
+
+def change_staff_access(user: User, *, role: str, institution_id: int | None, actor: User, reason: str,
+                        now: datetime) -> dict:
+    """Change the role (and institution) of a staff ``user``. Every open session of the user ends at once
+    (``session_version`` bumped, UserSession rows ended ``access_changed``), so the new role applies from the
+    next request. Returns the changes ``{field: (old, new)}``; audited ``user.access_changed`` with ``reason``.
+
+    Errors: NotFound (404) for another institution's user; DomainError (422) for a customer login, an unknown
+    role, another institution, no change, or no reason; (409) for changing one's own access (an administrator
+    cannot demote themselves: another administrator must). Flushes only."""
+    from portal.auth.sessions import end_all_sessions
+
+    _admin_scope(user, actor)
+    reason = (reason or "").strip()
+    if not reason:
+        raise DomainError("Give a reason: it goes into the audit log.")
+    if not user.is_staff:
+        raise DomainError("This is a customer login; only staff roles are managed here.")
+    if user.id == actor.id:
+        raise DomainError("You cannot change your own role or institution; ask another administrator.", 409)
+    new_role = _staff_role(role)
+    institution = _own_institution(institution_id, actor)
+    changes = {}
+    if user.role != new_role.value:
+        changes["role"] = (user.role, new_role.value)
+    if user.institution_id != institution.id:
+        changes["institution_id"] = (user.institution_id, institution.id)
+    if not changes:
+        raise DomainError("Nothing changed: choose another role or institution.")
+    user.role, user.institution_id = new_role.value, institution.id
+    old_version = user.session_version or 1
+    user.session_version = old_version + 1
+    ended = end_all_sessions(user, reason="access_changed", now=now)
+    changes["session_version"] = (old_version, user.session_version)
+    record(actor, "user.access_changed", user, changes={**changes, "sessions_ended": ended}, note=reason)
+    return changes
+
+
+def password_token(token: str, *, now: datetime, lock: bool = False):
+    """The usable PasswordSetupToken for ``token`` (unused, unexpired, user active), else None; ``lock`` takes
+    a row lock (``FOR UPDATE``) so that two uses of one link cannot both succeed."""
+    from portal.auth.admin_models import PasswordSetupToken
+
+    digest = hashlib.sha256((token or "").encode()).hexdigest()
+    q = select(PasswordSetupToken).where(PasswordSetupToken.token_sha256 == digest)
+    row = db.session.scalar(q.with_for_update() if lock else q)
+    if row is None or row.used_at is not None or row.expires_at <= now or not row.user.is_active:
+        return None
+    return row
+
+
+def set_password_with_token(token: str, password: str, *, now: datetime) -> User:
+    """Set the password of the token's user (argon2) and use the token up. Every open session of the user ends
+    (``session_version`` bumped): a reset signs out everywhere. The failed-attempt lock is cleared. Audited
+    ``user.password_set`` (no password in the log). DomainError (404) for an unknown, used or expired link,
+    (422) for a password shorter than ``MIN_PASSWORD``. Flushes only."""
+    from portal.auth.sessions import end_all_sessions
+
+    row = password_token(token, now=now, lock=True)
+    if row is None:
+        raise DomainError("This link does not work any more (used, replaced or expired). Ask your administrator "
+                          "for a new one.", 404)
+    if len(password or "") < MIN_PASSWORD:
+        raise DomainError(f"The password must have at least {MIN_PASSWORD} characters.")
+    user = row.user
+    user.password_hash = hash_password(password)
+    user.failed_logins, user.locked_until = 0, None
+    old_version = user.session_version or 1
+    user.session_version = old_version + 1
+    ended = end_all_sessions(user, reason="password_set", now=now)
+    row.used_at, row.end_reason = now, "used"
+    record(user, "user.password_set", user, changes={"session_version": (old_version, user.session_version),
+                                                     "sessions_ended": ended})
+    return user

@@ -496,3 +496,6 @@ def login_log():
                 if len(rows) > PAGE else None)
     return render_template("auth/admin/login_log.html", rows=rows[:PAGE], outcome=outcome, q=q_text,
                            next_url=next_url)
+
+
+from portal.auth import admin_views as _admin_views  # noqa: E402, F401  (new staff, role change, set-password links)

@@ -104,9 +104,10 @@ def request_information(app: LoanApplication, *, question: str, actor, clock) ->
     request = InfoRequest(application=app, question=question, requested_by_id=actor.id, requested_at=now)
     db.session.add(request)
     db.session.flush()
-    services.tell_customer(app, event="application.info_requested", now=now,
-                           body=f"We need more information for application {app.id}: {question} "
-                                "Answer it on the application's page.")
+    from portal.notifications.services import notify_event
+
+    notify_event("application.info_requested", customer=app.customer, now=now,
+                 context={"application_id": app.id, "question": question})
     return request
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
+from zoneinfo import ZoneInfo
 
 from flask import current_app
 from sqlalchemy import select
@@ -26,7 +27,7 @@ from portal.lending.schedule import amortization_schedule
 from portal.lending.sla import add_business_days
 from portal.lending.states import CUSTOMER_WITHDRAWABLE, LoanStatus, check_transition
 from portal.lending.states import ApplicationStatus as S
-from portal.money import format_inr
+from portal.money import format_inr, quantize
 from portal.onboarding.consents import check_scoring_allowed
 from portal.onboarding.models import Customer
 from portal.security import Perm, has_permission
@@ -148,13 +149,18 @@ def review_due_at(submitted_at: datetime) -> datetime:
                              config.get("PORTAL_TIMEZONE", "Asia/Kolkata"))
 
 
-def tell_customer(app: LoanApplication, *, event: str, body: str, now) -> None:
-    """An in-app notification to the application's customer (seen on the dashboard and tracking page)."""
-    from portal.notifications.services import notify
+def tell_customer(app: LoanApplication, event: str, *, now: datetime, **context) -> None:
+    """Tell the application's customer about ``event`` (a name in ``portal.notifications.events.EVENTS``) with
+    ``context`` (plain values: str, int, Decimal rupees, date): the institution's templates, on the event's
+    channels as the customer's preferences allow (legal events always). Flushes; the outbox sends after commit."""
+    from portal.notifications.services import notify_event
 
-    customer = app.customer
-    notify(channel="in_app", event=event, body=body, recipient=customer.phone_number, user=customer.user,
-           customer=customer, now=now)
+    notify_event(event, customer=app.customer, now=now, context=context)
+
+
+def _local(moment: datetime) -> datetime:
+    """An aware timestamp in the portal's time zone (config PORTAL_TIMEZONE), for the customer's messages."""
+    return moment.astimezone(ZoneInfo(current_app.config.get("PORTAL_TIMEZONE", "Asia/Kolkata")))
 
 
 def check_product_bounds(product: Product, amount: Decimal, tenure: int) -> None:
@@ -286,9 +292,10 @@ def _offer_made(app: LoanApplication, offer: Offer, *, actor, now, what: str) ->
           note=f"{what}: {format_inr(offer.amount)} at {offer.interest_rate}% p.a. (fixed) for {offer.tenure} "
                f"months, EMI {format_inr(offer.emi_amount)}. Read the Key Facts Statement and accept by "
                f"{offers.local_text(offer.expires_at)}.")
-    tell_customer(app, event="application.offered", now=now,
-                  body=f"Good news: application {app.id} is approved. Read the offer and its Key Facts Statement "
-                       f"and accept it by {offers.local_text(offer.expires_at)}.")
+    expires_at = _local(offer.expires_at)
+    tell_customer(app, "offer.made", now=now, application_id=app.id, amount=offer.amount,
+                  rate=quantize(offer.interest_rate), tenure=offer.tenure, expires_on=expires_at.date(),
+                  expires_at=expires_at)  # rate: % p.a., two places ("14.00")
 
 
 def approve_application(app: LoanApplication, *, actor, clock, note: str | None = None) -> Offer:
@@ -434,8 +441,9 @@ def reject_application(app: LoanApplication, *, actor, clock, note: str, reason_
     _move(app, S.REJECTED, actor=actor, now=now, note=f"{REJECTION_REASONS[reason_code]}. {note}",
           audit_note=f"[{reason_code}] {note}")
     app.decided_at, app.decided_by_id, app.decision_note, app.rejection_code = now, actor.id, note, reason_code
-    tell_customer(app, event="application.rejected", now=now,
-                  body=f"Application {app.id} was not approved: {REJECTION_REASONS[reason_code]}. {note}")
+    # RBI Fair Practices Code: the rejection and its main reasons, in writing (a legal event: always sent)
+    tell_customer(app, "application.decided", now=now, application_id=app.id, decision="not approved",
+                  reason=f"{REJECTION_REASONS[reason_code]}. {note}".rstrip(". "))
 
 
 def withdraw_application(app: LoanApplication, *, customer: Customer, actor, clock) -> None:
@@ -495,10 +503,8 @@ def accept_offer(offer: Offer, *, customer: Customer, shown_digest: str, ip: str
     _move(app, S.DISBURSED, actor="system", now=now,
           note=f"Disbursed {format_inr(offer.net_disbursed_amount)} on {as_of:%d %b %Y} as loan {loan.id} "
                f"({format_inr(offer.amount)} less the processing fee {format_inr(offer.processing_fee_amount)})")
-    tell_customer(app, event="loan.disbursed", now=now,
-                  body=f"Loan {loan.id} is disbursed: {format_inr(offer.net_disbursed_amount)} is on its way to your "
-                       f"account. Your first EMI of {format_inr(loan.monthly_installment)} is due on "
-                       f"{loan.installments[0].due_on:%d %b %Y}.")
+    tell_customer(app, "loan.disbursed", now=now, loan_id=loan.id, net_amount=offer.net_disbursed_amount,
+                  emi_amount=loan.monthly_installment, first_due_on=loan.installments[0].due_on)
     return loan
 
 
@@ -532,9 +538,8 @@ def expire_offers(*, now: datetime) -> int:
         if app.status == S.OFFERED:
             _move(app, S.EXPIRED, actor="system", now=now,
                   note=f"Offer {offer.id} expired on {offers.local_text(offer.expires_at)} without an answer")
-            tell_customer(app, event="offer.expired", now=now,
-                          body=f"The offer for application {app.id} expired without an answer. Apply again "
-                               "whenever you are ready.")
+            tell_customer(app, "offer.expired", now=now, application_id=app.id,
+                          expired_on=_local(offer.expires_at).date())
     return len(due)
 
 

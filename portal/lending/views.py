@@ -416,4 +416,5 @@ def has_perm(name: str) -> bool:
 
 
 from portal.lending import offer_views as _offer_views  # noqa: E402, F401  (customer: answer, accept, decline)
+from portal.lending import override_views as _override_views  # noqa: E402, F401  (admin: loan status override)
 from portal.lending import review_views as _review_views  # noqa: E402, F401  (staff: the review steps)

@@ -8,7 +8,7 @@ bp = Blueprint("main", __name__)
 
 HOME = {Role.CUSTOMER: "lending.customer_dashboard", Role.LOAN_OFFICER: "lending.review_queue",
         Role.RISK_OFFICER: "lending.review_queue", Role.SUPPORT: "lending.customers",
-        Role.ADMIN: "reports.portfolio"}
+        Role.COLLECTIONS: "delinquency.queue", Role.ADMIN: "reports.portfolio"}
 
 
 @bp.get("/")

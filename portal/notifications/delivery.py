@@ -1,20 +1,35 @@
-"""Delivery of outbox notifications through pluggable providers (config ``SMS_PROVIDER``).
+"""Delivery of outbox notifications through pluggable providers, with retries and exponential backoff.
 
-A provider is anything with a ``name`` and ``send(notification)`` (the ``SmsProvider`` protocol); it raises
-``DeliveryError`` when the message could not be handed over. ``OutboxProvider`` (development, tests) keeps the
-message in the outbox table only, where the development inbox page shows it. A real gateway (an Indian SMS
-aggregator's HTTP API, say) is one more class registered in ``PROVIDERS``; its credentials come from config,
-and it must not log the message body (OTP texts hold the code).
+SMS: a provider is anything with a ``name`` and ``send(notification)`` (the ``SmsProvider`` protocol), picked by
+config ``SMS_PROVIDER``; it raises ``DeliveryError`` when the message could not be handed over.
+``OutboxProvider`` (development, tests) keeps the message in the outbox table only, where the development inbox
+page shows it. A real gateway (an Indian SMS aggregator's HTTP API, say) is one more class registered in
+``PROVIDERS``; its credentials come from config, and it must not log the message body (OTP texts hold the code).
+Email: ``SmtpEmailProvider`` (portal/notifications/email.py) when ``SMTP_HOST`` is set, else the outbox.
+
+Exactly once per row: ``deliver`` locks the row (SELECT ... FOR UPDATE) and sends only a 'pending' row; a second
+job for the same row waits for the lock and then finds it 'sent'. (The send happens before the commit that
+records it: if that commit failed after the provider took the message, the row would be sent again later —
+at-least-once at the provider boundary, exactly once as far as the database can tell.)
+
+Retries: a failed attempt stores the error and sets ``next_attempt_at = now + backoff_seconds(attempts)``
+(60 s, 120 s, 240 s, ... capped at one hour); the relay queues it again when that time comes. After
+``NOTIFY_MAX_ATTEMPTS`` (5) failed attempts the row is 'failed' for good.
 """
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Protocol
 
 from flask import current_app
+from sqlalchemy import select
 
 from portal.extensions import db
 from portal.notifications.models import Notification
+
+MAX_ATTEMPTS = 5
+RETRY_BASE_SECONDS = 60
+RETRY_MAX_SECONDS = 3600
 
 
 class DeliveryError(Exception):
@@ -42,7 +57,7 @@ PROVIDERS: dict[str, type] = {"outbox": OutboxProvider}
 
 
 def get_provider(name: str | None = None) -> SmsProvider:
-    """The provider called ``name`` (default: config ``SMS_PROVIDER``). Raises DeliveryError when unknown."""
+    """The SMS provider called ``name`` (default: config ``SMS_PROVIDER``). Raises DeliveryError when unknown."""
     name = name or current_app.config.get("SMS_PROVIDER", "outbox")
     cls = PROVIDERS.get(name)
     if cls is None:
@@ -50,19 +65,52 @@ def get_provider(name: str | None = None) -> SmsProvider:
     return cls()
 
 
+def get_email_provider():
+    """``SmtpEmailProvider`` when config ``SMTP_HOST`` is set, else the ``OutboxProvider``."""
+    if current_app.config.get("SMTP_HOST"):
+        from portal.notifications.email import SmtpEmailProvider
+
+        return SmtpEmailProvider()
+    return OutboxProvider()
+
+
+def backoff_seconds(attempts: int, *, base: int = RETRY_BASE_SECONDS, cap: int = RETRY_MAX_SECONDS) -> int:
+    """Seconds to wait after the ``attempts``-th failed attempt: base x 2^(attempts-1), at most ``cap``
+    (60, 120, 240, 480, ... 3600). ValueError for attempts < 1."""
+    if attempts < 1:
+        raise ValueError("attempts start at 1")
+    return min(base * 2 ** (attempts - 1), cap)
+
+
 def deliver(notification_id: int, *, now: datetime) -> str:
-    """Send a pending notification once (idempotent: a sent one is left alone); returns its status
-    (sent | failed | missing). SMS and email go through the configured provider (email has only the outbox
-    for now); a DeliveryError marks it failed with the error text. Locks the row; flushes, no commit."""
-    note = db.session.get(Notification, notification_id, with_for_update=True)
-    if note is None or note.status == "sent":
-        return note.status if note else "missing"
+    """Attempt to send notification ``notification_id`` once; returns the outcome: 'sent' (now or before),
+    'failed' (this attempt failed — retried at ``next_attempt_at`` — or the row has given up), 'missing'.
+    Only a 'pending' row is sent, under a row lock, so a row is never sent twice however many jobs run for it.
+    Flushes, no commit (the job commits)."""
+    note = db.session.execute(select(Notification).where(Notification.id == notification_id).with_for_update()
+                              .execution_options(populate_existing=True)).scalar_one_or_none()
+    if note is None:
+        return "missing"
+    if note.status != "pending":
+        return note.status
+    if note.channel == "in_app":
+        note.status, note.sent_at, note.next_attempt_at = "sent", now, None
+        return "sent"
+    config = current_app.config
     note.attempts += 1
     try:
-        provider = get_provider() if note.channel == "sms" else OutboxProvider()
+        provider = get_provider() if note.channel == "sms" else get_email_provider()
         provider.send(note)
     except DeliveryError as exc:
-        note.status, note.error = "failed", str(exc)[:500]
-    else:
-        note.status, note.sent_at, note.error = "sent", now, None
-    return note.status
+        note.error = str(exc)[:500]
+        if note.attempts >= int(config.get("NOTIFY_MAX_ATTEMPTS", MAX_ATTEMPTS)):
+            note.status, note.next_attempt_at = "failed", None
+        else:
+            wait = backoff_seconds(note.attempts, base=int(config.get("NOTIFY_RETRY_BASE_SECONDS", RETRY_BASE_SECONDS)),
+                                   cap=int(config.get("NOTIFY_RETRY_MAX_SECONDS", RETRY_MAX_SECONDS)))
+            note.next_attempt_at = now + timedelta(seconds=wait)
+        db.session.flush()
+        return "failed"
+    note.status, note.sent_at, note.error, note.next_attempt_at = "sent", now, None, None
+    db.session.flush()
+    return "sent"

@@ -376,6 +376,13 @@ def process_ocr(document_id: int, *, now: datetime) -> KycDocument | None:
     # ids, kinds and outcomes only: never the text or any number read from the document
     log.info("OCR of kyc_document %s (%s): %s, %s, %d ms", doc.id, doc.kind, outcome.status,
              doc.match_result or "-", outcome.ms)
+    if doc.match_result == "mismatch":  # issue 6: OCR and the typed data disagree -> kyc_mismatch alert
+        from portal.alerts.services import raise_event_alert
+
+        customer = doc.customer
+        raise_event_alert("kyc_mismatch", institution_id=customer.institution_id, now=now, customer_id=customer.id,
+                          dedupe_key=f"kyc_document:{doc.id}",
+                          detail={"document_id": doc.id, "document_kind": doc.kind})
     return doc
 
 
@@ -385,11 +392,12 @@ def _reviewable(doc: KycDocument) -> None:
         raise DomainError("This document has been replaced by a newer upload; review the current one.", 409)
 
 
-def _tell_customer(customer: Customer, *, event_name: str, body: str, now: datetime) -> None:
-    from portal.notifications.services import notify
+def _tell_customer(customer: Customer, event: str, *, now: datetime, **context) -> None:
+    """Tell ``customer`` about ``event`` (``kyc.document_approved`` | ``kyc.document_rejected``) with ``context``:
+    the institution's templates, on the event's channels as the customer's preferences allow."""
+    from portal.notifications.services import notify_event
 
-    notify(channel="in_app", event=event_name, body=body, recipient=customer.phone_number, user=customer.user,
-           customer=customer, now=now)
+    notify_event(event, customer=customer, now=now, context=context)
 
 
 def approve_document(doc: KycDocument, *, actor, now: datetime) -> KycDocument:
@@ -401,11 +409,8 @@ def approve_document(doc: KycDocument, *, actor, now: datetime) -> KycDocument:
     record(actor, "kyc_document.approved", doc, institution_id=doc.customer.institution_id,
            changes={"review_status": (old, "approved"), "kind": doc.kind, "customer_id": doc.customer_id})
     status = refresh_kyc_status(doc.customer, actor=actor)
-    label = DOCUMENT_KINDS.get(doc.kind, doc.kind)
-    body = f"Your {label} has been approved."
-    if status == "verified":
-        body += " Your KYC is now verified."
-    _tell_customer(doc.customer, event_name="kyc.document_approved", body=body, now=now)
+    _tell_customer(doc.customer, "kyc.document_approved", now=now, document=DOCUMENT_KINDS.get(doc.kind, doc.kind),
+                   kyc_verified=status == "verified")
     return doc
 
 
@@ -424,8 +429,7 @@ def reject_document(doc: KycDocument, *, reason: str, actor, now: datetime) -> K
            changes={"review_status": (old, "rejected"), "kind": doc.kind, "customer_id": doc.customer_id},
            note=reason)
     refresh_kyc_status(doc.customer, actor=actor)
-    label = DOCUMENT_KINDS.get(doc.kind, doc.kind)
-    _tell_customer(doc.customer, event_name="kyc.document_rejected", now=now,
-                   body=f"Your {label} was not accepted: {reason.rstrip('.')}. Please upload it again.")
+    _tell_customer(doc.customer, "kyc.document_rejected", now=now, document=DOCUMENT_KINDS.get(doc.kind, doc.kind),
+                   reason=reason.rstrip("."))
     return doc
 

@@ -100,4 +100,107 @@ def trend_chart(points: Sequence, *, width: int = 640, height: int = 200, pad: i
                      description=description, count=n)
 
 
-__all__ = ["Bar", "BarChart", "LineChart", "bar_chart", "trend_chart"]
+def hbar_chart(rows: Sequence[tuple[str, Decimal | int, str]], *, width: int = 560, label_width: int = 130,
+               row: int = 28, text_room: int = 230) -> BarChart:
+    """Horizontal bars of any quantity: ``rows`` are ``(label, value, text)`` (value a Decimal or int >= 0,
+    text shown at the bar's end), scaled to the largest value; negative values draw no bar."""
+    rows = list(rows)
+    top = max((Decimal(v) for _, v, _ in rows), default=Decimal(0)) or Decimal(1)
+    room = width - label_width - text_room
+    bars = tuple(Bar(label=label, text=text, y=n * row + 4,
+                     width=round(max(float(Decimal(value) / top) * room, 0.0), 1) if value and value > 0 else 0.0)
+                 for n, (label, value, text) in enumerate(rows))
+    words = "; ".join(f"{label}: {text}" for label, _, text in rows)
+    return BarChart(width=width, height=max(1, len(rows)) * row + 4, label_width=label_width, bar_height=row - 10,
+                    bars=bars, description=(words + ".") if words else "No data.")
+
+
+#: line colours of the multi-line charts (colour-blind-safe Okabe-Ito palette), reused in order
+PALETTE = ("#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#000000", "#F0E442")
+DASHES = ("", "6 3", "2 3", "8 3 2 3")
+
+
+@dataclass(frozen=True)
+class Series:
+    """One line of a multi-line chart: its name, colour, dash pattern, SVG polyline points and the dots."""
+
+    name: str
+    color: str
+    dash: str
+    points: str
+    dots: tuple[tuple[float, float], ...]
+
+
+@dataclass(frozen=True)
+class MultiLineChart:
+    """Several lines over the same x labels on one y scale from 0 to ``y_max`` (with ``unit``): gridlines at
+    ``ticks`` (value text, y), x labels ``(text, x)``, the lines, and the chart in words."""
+
+    width: int
+    height: int
+    pad_left: int
+    pad: int
+    y_max: str
+    ticks: tuple[tuple[str, float], ...]
+    x_labels: tuple[tuple[str, float], ...]
+    series: tuple[Series, ...]
+    description: str
+    count: int
+
+
+def _nice_top(value: Decimal) -> Decimal:
+    """The smallest of 1, 2, 2.5, 5 x 10^k that is >= ``value`` (a readable axis maximum); 1 for zero."""
+    if value <= 0:
+        return Decimal(1)
+    scale = Decimal(1)
+    while scale * 10 < value:
+        scale *= 10
+    while scale > value:
+        scale /= 10
+    for step in (1, 2, Decimal("2.5"), 5, 10):
+        if scale * step >= value:
+            return scale * step
+    return scale * 10
+
+
+def multi_line_chart(x_labels: Sequence[str], series: Sequence[tuple[str, Sequence[Decimal | None]]], *,
+                     unit: str = "%", width: int = 680, height: int = 240, pad: int = 28, pad_left: int = 52,
+                     max_x_labels: int = 8) -> MultiLineChart:
+    """Lines ``series`` = ``[(name, values)]`` (one value per x label; None = no point, the line skips it) on a
+    shared y scale from 0 to a round maximum; at most ``max_x_labels`` x labels are written (evenly spaced)."""
+    n = len(x_labels)
+    values = [v for _, vs in series for v in vs if v is not None]
+    top = _nice_top(max(values, default=Decimal(0)))
+    inner_w, inner_h = width - pad_left - pad, height - 2 * pad
+
+    def x(i: int) -> float:
+        return round(pad_left + (inner_w * i / (n - 1) if n > 1 else inner_w / 2), 1)
+
+    def y(value: Decimal) -> float:
+        return round(pad + inner_h - float(Decimal(value) / top) * inner_h, 1)
+
+    lines = []
+    for k, (name, vs) in enumerate(series):
+        dots = tuple((x(i), y(v)) for i, v in enumerate(vs) if v is not None)
+        lines.append(Series(name=name, color=PALETTE[k % len(PALETTE)], dash=DASHES[(k // len(PALETTE)) % 4],
+                            points=" ".join(f"{a},{b}" for a, b in dots), dots=dots))
+    step = max(1, -(-n // max_x_labels))
+    labels = tuple((x_labels[i], x(i)) for i in range(0, n, step))
+    if n and labels[-1][0] != x_labels[-1]:
+        labels = labels + ((x_labels[-1], x(n - 1)),)
+    ticks = tuple((f"{(top * i / 4).normalize():f}{unit}", y(top * i / 4)) for i in range(5))
+    if n:
+        words = []
+        for name, vs in series:
+            shown = [(x_labels[i], v) for i, v in enumerate(vs) if v is not None]
+            if shown:
+                words.append(f"{name}: {shown[0][1]}{unit} at {shown[0][0]} to {shown[-1][1]}{unit} at {shown[-1][0]}")
+        description = "; ".join(words) + "." if words else "No data."
+    else:
+        description = "No data."
+    return MultiLineChart(width=width, height=height, pad_left=pad_left, pad=pad, y_max=f"{top.normalize():f}{unit}",
+                          ticks=ticks, x_labels=labels, series=tuple(lines), description=description, count=n)
+
+
+__all__ = ["Bar", "BarChart", "LineChart", "MultiLineChart", "Series", "bar_chart", "hbar_chart", "multi_line_chart",
+           "trend_chart"]

@@ -2,8 +2,9 @@
 
 ``create_export`` checks the format and filters, adds a queued :class:`Export`, audits ``export.requested`` and
 starts ``jobs.reports.run_export`` on the ``exports`` queue after the commit. ``run_export`` streams the serviced
-loans of the institution in keyset chunks of ``CHUNK`` rows (by loan id) into a file under
-``UPLOAD_DIR/exports`` through ``portal.reports.writers`` and records its row count, size and SHA-256. Progress
+loans of the institution (one query read through a server-side cursor, ``CHUNK`` rows per fetch) into a file under
+``UPLOAD_DIR/exports`` through ``portal.reports.writers`` and records its row count, size and SHA-256 (on
+PostgreSQL a loan-book CSV is PostgreSQL's own ``COPY`` of ``loan_book_csv_query``, the same file). Progress
 goes to the row in short transactions of its own (``db.engine.begin()``) so the progress bar moves while the
 job runs. Phones are masked (``98XXXXXX10``) unless the requester's role may see PII (``Perm.VIEW_PII``, fixed
 when the export is requested). ``download_path`` lets only the requester or an admin fetch the file, only until
@@ -17,12 +18,14 @@ import os
 import secrets
 from collections.abc import Iterator
 from datetime import date, datetime, timedelta
+from decimal import Decimal
 from pathlib import Path
 
 from flask import current_app
-from sqlalchemy import Select, func, select, update
+from sqlalchemy import BigInteger, Numeric, Select, case, cast, func, select, type_coerce, update
 
 from portal.audit.services import SYSTEM, record
+from portal.db import Money
 from portal.errors import DomainError, PermissionDenied
 from portal.extensions import db
 from portal.lending.models import Loan, Product
@@ -34,8 +37,8 @@ from portal.reports.writers import Column, open_writer
 JOB = "jobs.reports.run_export"
 QUEUE = "exports"
 FORMATS = ("xlsx", "csv")
-KINDS = ("loan_book",)
-CHUNK = 2000             # rows per keyset query
+KINDS = ("loan_book", "funnel", "delinquency", "collections", "disbursements", "vintage", "audit_log")
+CHUNK = 5000             # rows per fetch from the server-side cursor
 PROGRESS_EVERY = 10000   # rows between progress writes
 TTL = timedelta(hours=24)
 
@@ -70,8 +73,9 @@ def _parse_date(value, name: str) -> str | None:
 
 def clean_filters(institution_id: int, raw: dict) -> dict:
     """Checked filters ``{"status", "product_id", "disbursed_from", "disbursed_to"}`` (None = any) from ``raw``
-    (strings or values). DomainError 422 for an unknown status, a product of another institution, a bad date
-    or a range that ends before it starts."""
+    (strings or values), plus ``score_band`` and ``officer_id`` when ``raw`` gives them (the loan book report's
+    filters, ``portal.reports.reports``). DomainError 422 for an unknown status or band, a product or officer
+    of another institution, a bad date or a range that ends before it starts."""
     status = raw.get("status") or None
     if status is not None and status not in {s.value for s in LoanStatus}:
         raise DomainError(f"Unknown loan status {status!r}.")
@@ -88,7 +92,18 @@ def clean_filters(institution_id: int, raw: dict) -> dict:
     end = _parse_date(raw.get("disbursed_to"), "Disbursed to")
     if start and end and end < start:
         raise DomainError("The disbursement range ends before it starts.")
-    return {"status": status, "product_id": product_id, "disbursed_from": start, "disbursed_to": end}
+    out = {"status": status, "product_id": product_id, "disbursed_from": start, "disbursed_to": end}
+    if raw.get("score_band") or raw.get("officer_id"):
+        from portal.reports.reports import clean_filters as clean_report_filters
+
+        try:
+            extra = clean_report_filters("loan_book", institution_id, {"score_band": raw.get("score_band"),
+                                                                       "officer_id": raw.get("officer_id")},
+                                         as_of=date.min)
+        except DomainError as exc:
+            raise DomainError(exc.message) from None
+        out.update({k: v for k, v in (("score_band", extra.score_band), ("officer_id", extra.officer_id)) if v})
+    return out
 
 
 def loan_book_query(institution_id: int, filters: dict) -> Select:
@@ -108,22 +123,77 @@ def loan_book_query(institution_id: int, filters: dict) -> Select:
         q = q.where(Loan.disbursed_on >= date.fromisoformat(filters["disbursed_from"]))
     if filters.get("disbursed_to"):
         q = q.where(Loan.disbursed_on <= date.fromisoformat(filters["disbursed_to"]))
+    if filters.get("score_band") or filters.get("officer_id"):
+        from portal.reports.reports import ReportFilters, loan_conditions
+
+        q = q.where(*loan_conditions(institution_id, ReportFilters(
+            as_of=date.min, score_band=filters.get("score_band"), officer_id=filters.get("officer_id"))))
     return q.order_by(Loan.id)
 
 
+def stream_rows(query: Select) -> Iterator:
+    """The rows of ``query`` (Core rows, no ORM objects) from ONE query read through a server-side cursor,
+    ``CHUNK`` rows per fetch: memory stays flat on a large book. (Keyset chunks cost one query per chunk, and
+    each re-joined the whole customer table: several times slower on 100,000 loans.)"""
+    result = db.session.connection().execute(query, execution_options={"yield_per": CHUNK})
+    try:
+        yield from result
+    finally:
+        result.close()
+
+
+def _money_as_paise(query: Select) -> Select:
+    """``query`` with its ``Money`` columns read as the stored integer paise (no per-value type decoding)."""
+    return query.with_only_columns(
+        *(type_coerce(c, BigInteger) if isinstance(c.type, Money) else c for c in query.selected_columns),
+        maintain_column_froms=True)
+
+
 def _loan_book_rows(institution_id: int, filters: dict, *, pii: bool) -> Iterator[tuple]:
-    """Rows for the writer, fetched in keyset chunks of ``CHUNK`` loans (constant memory on a large book)."""
-    base = loan_book_query(institution_id, filters)
-    last = 0
-    while True:
-        chunk = db.session.execute(base.where(Loan.id > last).limit(CHUNK)).all()
-        for (loan_id, first, last_name, phone, product, status, asset_class, dpd, disbursed_on, amount,
-             principal, interest) in chunk:
-            yield (loan_id, f"{first} {last_name}".strip(), phone if pii else mask_phone(phone), product or "",
-                   status, asset_class, dpd, disbursed_on, amount, principal, interest)
-        if len(chunk) < CHUNK:
-            return
-        last = chunk[-1][0]
+    """Rows for the writer, streamed (``stream_rows``). Amounts are read as integer paise and turned into
+    Decimal rupees here with ``Decimal(paise).scaleb(-2)``: the same exact two-place values as the ``Money``
+    type gives, at a fraction of its cost per value (the export's hot loop)."""
+    rupees = Decimal.scaleb
+    for (loan_id, first, last_name, phone, product, status, asset_class, dpd, disbursed_on, amount,
+         principal, interest) in stream_rows(_money_as_paise(loan_book_query(institution_id, filters))):
+        yield (loan_id, f"{first} {last_name}".strip(), phone if pii else mask_phone(phone), product or "",
+               status, asset_class, dpd, disbursed_on, rupees(Decimal(amount), -2),
+               rupees(Decimal(principal), -2), rupees(Decimal(interest), -2))
+
+
+def loan_book_csv_query(institution_id: int, filters: dict, *, pii: bool) -> Select:
+    """``loan_book_query`` with every cell already in its CSV text, computed by PostgreSQL (for
+    ``COPY ... TO STDOUT``): the values ``_loan_book_rows`` gives through the CSV writer, cell for cell (phones
+    masked as ``mask_phone`` does unless ``pii``; ISO dates; amounts from paise with two decimals; empty text as
+    NULL so that it is written as an empty field). Labelled with the ``LOAN_BOOK_COLUMNS`` headers."""
+    book = _money_as_paise(loan_book_query(institution_id, filters)).subquery()
+    (loan_id, first, last_name, phone, product, status, asset_class, dpd, disbursed_on, amount, principal,
+     interest) = book.c
+    length = func.length(phone)
+    masked = case((length <= 4, func.repeat("X", length)),
+                  else_=func.concat(func.left(phone, 2), func.repeat("X", length - 4), func.right(phone, 2)))
+
+    def text(value):
+        return func.nullif(value, "")
+
+    def rupees(paise):
+        return cast(cast(paise, Numeric) / 100, Numeric(20, 2))
+
+    cells = (loan_id, text(func.btrim(func.concat(first, " ", last_name))), text(phone if pii else masked),
+             text(product), text(status), text(asset_class), dpd, func.to_char(disbursed_on, "YYYY-MM-DD"),
+             rupees(amount), rupees(principal), rupees(interest))
+    return (select(*(cell.label(column.header) for cell, column in zip(cells, LOAN_BOOK_COLUMNS, strict=True)))
+            .order_by(loan_id))
+
+
+def _loan_book_copy(export: Export) -> tuple | None:
+    """(psycopg connection, SQL, parameters) of the loan book's CSV for ``COPY`` on PostgreSQL, else None."""
+    connection = db.session.connection()
+    if connection.dialect.name != "postgresql":
+        return None
+    compiled = loan_book_csv_query(export.institution_id, export.filters or {}, pii=export.pii).compile(
+        dialect=connection.dialect)
+    return connection.connection.driver_connection, str(compiled), compiled.params
 
 
 # ---- request side ------------------------------------------------------------------------------------------
@@ -136,8 +206,16 @@ def create_export(*, institution_id: int, actor, fmt: str, filters: dict, pii: b
         raise DomainError(f"Choose a format: {', '.join(FORMATS)}.")
     if kind not in KINDS:
         raise DomainError(f"Unknown export {kind!r}.")
+    if kind == "loan_book":
+        checked = clean_filters(institution_id, filters)
+    else:  # a report or the audit log: filters checked by portal.reports.reports
+        from portal.business_date import current_business_date
+        from portal.clock import clock
+        from portal.reports.reports import export_filters
+
+        checked = export_filters(kind, institution_id, filters, as_of=current_business_date(institution_id, clock()))
     export = Export(institution_id=institution_id, requested_by_id=actor.id, kind=kind, format=fmt,
-                    filters=clean_filters(institution_id, filters), pii=bool(pii), status="queued", progress=0,
+                    filters=checked, pii=bool(pii), status="queued", progress=0,
                     created_at=now, expires_at=now + TTL)
     db.session.add(export)
     db.session.flush()
@@ -154,6 +232,14 @@ def _set(export_id: int, **values) -> None:
     """Update the export row in a short transaction of its own (seen by pages while the job runs)."""
     with db.engine.begin() as conn:
         conn.execute(update(Export).where(Export.id == export_id).values(**values))
+
+
+def _with_progress(export_id: int, rows: Iterator[tuple]) -> Iterator[tuple]:
+    """``rows`` unchanged, writing the progress every ``PROGRESS_EVERY`` rows (the writer pulls the rows)."""
+    for count, row in enumerate(rows, 1):
+        yield row
+        if count % PROGRESS_EVERY == 0:
+            _set(export_id, progress=count)
 
 
 def export_dir() -> Path:
@@ -182,20 +268,27 @@ def run_export(export_id: int, *, now: datetime) -> Export:
     if export.status != "queued":
         return export
     filters = export.filters or {}
-    total = db.session.scalar(select(func.count()).select_from(
-        loan_book_query(export.institution_id, filters).order_by(None).subquery()))
+    columns, sheet = LOAN_BOOK_COLUMNS, "Loan book"
+    if export.kind == "loan_book":
+        total = db.session.scalar(select(func.count()).select_from(
+            loan_book_query(export.institution_id, filters).order_by(None).subquery()))
+        source = _loan_book_rows(export.institution_id, filters, pii=export.pii)
+    else:  # a report or the audit log (portal.reports.reports)
+        from portal.reports.reports import export_table
+
+        table = export_table(export.kind, export.institution_id, filters, pii=export.pii)
+        total, columns, sheet, source = table.total, table.columns, table.sheet, table.rows
     _set(export.id, status="running", progress=0, progress_total=total)
     name = f"{export.institution_id}-{export.id}-{secrets.token_hex(8)}.{export.format}"
     final = export_dir() / name
     partial = final.with_suffix(final.suffix + ".part")
-    writer = open_writer(partial, export.format, LOAN_BOOK_COLUMNS, sheet="Loan book")
-    rows = 0
+    writer = open_writer(partial, export.format, columns, sheet=sheet)
     try:
-        for row in _loan_book_rows(export.institution_id, filters, pii=export.pii):
-            writer.write(row)
-            rows += 1
-            if rows % PROGRESS_EVERY == 0:
-                _set(export.id, progress=rows)
+        copy = _loan_book_copy(export) if export.kind == "loan_book" and export.format == "csv" else None
+        if copy is not None:  # PostgreSQL writes the CSV itself (COPY): within 2x of COPY alone, not 7x
+            rows = writer.copy_rows(*copy, progress=lambda done: _set(export.id, progress=done))
+        else:
+            rows = writer.write_rows(_with_progress(export.id, source))
         writer.close()
     except BaseException:
         with contextlib.suppress(Exception):

@@ -12,11 +12,15 @@
                       exactly the scheduled interest of the instalment).
 4. ``classification`` DPD of every open serviced loan, then the RBI asset class and loan status, borrower-wide
                       NPA (``npa:<date>`` moves the interest receivable of new NPA loans from income to suspense).
-5. ``snapshot``       the day's portfolio figures (``portal.reports``): one ``portfolio_snapshots`` row per
+5. ``alerts``         DPD alerts (``portal.alerts.services.raise_dpd_alerts``): per active ``dpd_crossed`` rule, one
+                      alert per loan and threshold crossing (``INSERT ... SELECT ... NOT EXISTS`` an open crossing;
+                      a crossing ends when the DPD falls below the threshold), webhook deliveries in the outbox for
+                      rules with a webhook, sent by ``jobs.alerts.deliver_due_webhooks`` after the commit.
+6. ``snapshot``       the day's portfolio figures (``portal.reports``): one ``portfolio_snapshots`` row per
                       institution and date, written when absent (set-based aggregates, one commit).
-6. ``reminders``      in-app reminders in the notification outbox: EMI due in 3 days, and overdue at DPD 1, 7,
+7. ``reminders``      in-app reminders in the notification outbox: EMI due in 3 days, and overdue at DPD 1, 7,
                       15, 30, 60 and 90; one per loan, reminder and date (NOT EXISTS on the subject).
-7. ``advance_date``   the business date moves to the next day (only if it is still the run's date).
+8. ``advance_date``   the business date moves to the next day (only if it is still the run's date).
 
 Speed, idempotency and resumption
 ---------------------------------
@@ -59,10 +63,10 @@ from portal.servicing.models import CobRun
 
 log = logging.getLogger(__name__)
 
-STEPS = ("accrual", "billing", "due_marking", "classification", "snapshot", "reminders", "advance_date")
+STEPS = ("accrual", "billing", "due_marking", "classification", "alerts", "snapshot", "reminders", "advance_date")
 STEP_LABELS = {"accrual": "Interest accrual", "billing": "Credit line billing", "due_marking": "Due marking",
                "classification": "DPD and asset classification", "snapshot": "Portfolio snapshot",
-               "reminders": "Reminders",
+               "alerts": "DPD alerts", "reminders": "Reminders",
                "advance_date": "Next business date"}
 #: loan ids (or customer ids) per chunk: one transaction each
 CHUNK_SIZE = 50_000
@@ -678,7 +682,36 @@ def step_classification(ctx: _Ctx) -> None:
     _finish_step(ctx, "classification", timer, detail=detail)
 
 
-# ------------------------------------------------------------------------------------------------ 5. snapshot
+# ------------------------------------------------------------------------------------------------ 5. alerts
+
+
+def step_alerts(ctx: _Ctx) -> None:
+    """DPD alerts of the business date (after classification: today's DPD), chunk by chunk over loan ids; then
+    the outbox sweeper ``jobs.alerts.deliver_due_webhooks`` is queued (after the commit) when the institution
+    has webhook deliveries due (this date's new ones, and any whose job was lost: a nightly safety net).
+    Idempotent per date (``raise_dpd_alerts``). Count: alerts raised. The institution's built-in rules are
+    created first when missing (``ensure_builtin_rules``, idempotent)."""
+    from sqlalchemy import func
+
+    from portal.alerts.models import WebhookDelivery
+    from portal.alerts.services import ensure_builtin_rules, raise_dpd_alerts
+    from portal.queue import enqueue_after_commit
+
+    timer = _begin(ctx, "alerts")
+    if ensure_builtin_rules(ctx.institution_id):
+        db.session.commit()
+    _chunks(ctx, "alerts", "loans", "id",
+            lambda lo, hi: raise_dpd_alerts(institution_id=ctx.institution_id, on=ctx.on, now=ctx.now, lo=lo, hi=hi,
+                                            open_statuses=OPEN_STATUSES), timer)
+    pending = db.session.scalar(select(func.count()).select_from(WebhookDelivery).where(
+        WebhookDelivery.institution_id == ctx.institution_id, WebhookDelivery.status.in_(("pending", "retrying")),
+        WebhookDelivery.next_attempt_at <= ctx.now)) or 0
+    if pending:
+        enqueue_after_commit("jobs.alerts.deliver_due_webhooks", queue="notifications")
+    _finish_step(ctx, "alerts", timer, detail={"webhook_deliveries": int(pending)} if pending else None)
+
+
+# ------------------------------------------------------------------------------------------------ 6. snapshot
 
 
 def step_snapshot(ctx: _Ctx) -> None:
@@ -693,7 +726,7 @@ def step_snapshot(ctx: _Ctx) -> None:
                  detail={"aum": str(row.aum), "par30": figures.get("par30"), "written": created})
 
 
-# ------------------------------------------------------------------------------------------------ 6. reminders
+# ------------------------------------------------------------------------------------------------ 7. reminders
 
 
 def _reminders_chunk(ctx: _Ctx, lo: int, hi: int) -> int:
@@ -769,7 +802,7 @@ def step_reminders(ctx: _Ctx) -> None:
     _finish_step(ctx, "reminders", timer)
 
 
-# ------------------------------------------------------------------------------------------------ 7. next date
+# ------------------------------------------------------------------------------------------------ 8. next date
 
 
 def step_advance_date(ctx: _Ctx) -> None:
@@ -786,7 +819,8 @@ def step_advance_date(ctx: _Ctx) -> None:
 
 STEP_FUNCTIONS: dict[str, Callable[[_Ctx], None]] = {
     "accrual": step_accrual, "billing": step_billing, "due_marking": step_due_marking,
-    "classification": step_classification, "snapshot": step_snapshot, "reminders": step_reminders,
+    "classification": step_classification, "alerts": step_alerts, "snapshot": step_snapshot,
+    "reminders": step_reminders,
     "advance_date": step_advance_date,
 }
 

@@ -195,13 +195,19 @@ def _regenerate(loan: Loan, current: Installment, remaining: Decimal, count: int
                                        day_count=loan.day_count or "30/360", max_periods=count)
 
 
-def _tell_customer(loan: Loan, *, event: str, body: str, now) -> None:
-    """An in-app notification to the loan's customer (as ``lending.services.tell_customer`` does)."""
-    from portal.notifications.services import notify
+def _tell_customer(loan: Loan, event: str, *, now, **context) -> None:
+    """Tell the loan's customer about ``event`` (``portal.notifications.events.EVENTS``) with ``context``
+    (plain values), on the event's channels as their preferences allow (as ``lending.services.tell_customer``)."""
+    from portal.notifications.services import notify_event
 
-    customer = loan.customer
-    notify(channel="in_app", event=event, body=body, recipient=customer.phone_number, user=customer.user,
-           customer=customer, now=now)
+    notify_event(event, customer=loan.customer, now=now, context=context)
+
+
+def _tell_payment_received(loan: Loan, payment: Payment, *, principal: Decimal, interest: Decimal, now) -> None:
+    """Event ``payment.received``: the amount (rupees) and how much of it paid principal and interest."""
+    _tell_customer(loan, "payment.received", now=now, loan_id=loan.id,
+                   account="credit line" if loan.kind == "credit_line" else "loan", amount=payment.amount,
+                   principal=principal, interest=interest, closed=loan.status == LoanStatus.CLOSED.value)
 
 
 # ---- applying a payment (term loans) ---------------------------------------------------------------------------
@@ -299,11 +305,13 @@ def _apply_term_payment(loan: Loan, payment: Payment, split: alloc_math.Allocati
     if split.prepayment:
         changes["end_on"] = (old["end_on"], loan.end_on.isoformat())
     record(actor, "payment.succeeded", payment, changes=changes)
-    body = (f"We received {format_inr(payment.amount)} for loan {loan.id}: {format_inr(split.principal)} principal "
-            f"and {format_inr(split.interest)} interest.")
-    if loan.status == LoanStatus.CLOSED.value:
-        body += " The loan is fully repaid and closed."
-    _tell_customer(loan, event="payment.received", body=body, now=clock.now())
+    if split.prepayment:  # issue 6: a large prepayment raises an alert (rules of kind large_prepayment)
+        from portal.alerts.services import raise_event_alert
+
+        raise_event_alert("large_prepayment", institution_id=loan.institution_id, now=clock.now(), loan_id=loan.id,
+                          customer_id=loan.customer_id, dedupe_key=f"payment:{payment.id}",
+                          detail={"amount": split.prepayment, "payment_id": payment.id, "paid": payment.amount})
+    _tell_payment_received(loan, payment, principal=split.principal, interest=split.interest, now=clock.now())
 
 
 def _apply_credit_line_payment(loan: Loan, payment: Payment, *, as_of: date, actor, clock) -> None:
@@ -323,8 +331,9 @@ def _apply_credit_line_payment(loan: Loan, payment: Payment, *, as_of: date, act
             journal_entry_id=entry_id, note="Repayment"))
     record(actor, "payment.succeeded", payment, changes={"status": ("initiated", "succeeded"),
                                                          "amount": payment.amount, "channel": payment.channel})
-    _tell_customer(loan, event="payment.received", now=clock.now(),
-                   body=f"We received {format_inr(payment.amount)} for credit line {loan.id}.")
+    txn = db.session.scalar(select(LoanTransaction).where(LoanTransaction.payment_id == payment.id))
+    _tell_payment_received(loan, payment, principal=txn.principal_amount, interest=txn.interest_amount,
+                           now=clock.now())
 
 
 # ---- record, initiate, confirm, fail ---------------------------------------------------------------------------
@@ -414,9 +423,8 @@ def confirm_gateway_payment(payment: Payment, *, actor=GATEWAY_ACTOR, clock) -> 
 def _fail(payment: Payment, *, reason: str, actor, clock) -> Payment:
     payment.status, payment.failure_reason = "failed", reason[:200]
     record(actor, "payment.failed", payment, changes={"status": ("initiated", "failed")}, note=reason)
-    _tell_customer(payment.loan, event="payment.failed", now=clock.now(),
-                   body=f"Your payment of {format_inr(payment.amount)} for loan {payment.loan_id} did not go "
-                        f"through: {reason}")
+    _tell_customer(payment.loan, "payment.failed", now=clock.now(), loan_id=payment.loan_id,
+                   amount=payment.amount, reason=reason)
     return payment
 
 
@@ -525,9 +533,13 @@ def bounce_payment(payment: Payment, *, actor, clock, reason: str) -> Payment:
     if recovery_eligible(loan):
         changes["recovery_eligible"] = True
     record(actor, "payment.bounced", payment, changes=changes, note=reason)
-    _tell_customer(loan, event="payment.bounced", now=clock.now(),
-                   body=f"Your payment of {format_inr(payment.amount)} for loan {loan.id} bounced ({reason}). "
-                        f"The amount is due again.")
+    if recovery_eligible(loan):  # issue 6: the second bounce raises an alert, once per loan (two_bounces rules)
+        from portal.alerts.services import raise_event_alert
+
+        raise_event_alert("two_bounces", institution_id=loan.institution_id, now=clock.now(), loan_id=loan.id,
+                          customer_id=loan.customer_id, dedupe_key=f"bounces:{loan.id}",
+                          detail={"bounce_count": loan.bounce_count, "payment_id": payment.id})
+    _tell_customer(loan, "payment.bounced", now=clock.now(), loan_id=loan.id, amount=payment.amount, reason=reason)
     return payment
 
 

@@ -1,8 +1,9 @@
 """Support ticket rules: open, reply (customer and staff), claim, status changes, attachments, notifications.
 
 Services flush, never commit; the actor and the time are keyword arguments. Every status change and claim
-writes an AuditEvent in the same transaction. A staff reply that the customer can see writes an in-app
-notification (the outbox, ``portal.notifications.services.notify``) in the same transaction.
+writes an AuditEvent in the same transaction. A staff reply that the customer can see tells the customer with the
+templated event ``ticket.reply`` (``portal.notifications.services.notify_event``: in-app, and email when the
+customer has an address, as their preferences for the ``service`` category allow) in the same transaction.
 """
 from __future__ import annotations
 
@@ -27,7 +28,10 @@ SLA_BUSINESS_DAYS = 1
 SLA_HOURS = 24.0
 MAX_ATTACHMENT_BYTES = 5 * 1024 * 1024
 MAX_BODY = 5000
-REPLY_EVENT = "support.ticket_reply"
+REPLY_EVENT = "ticket.reply"
+#: the event name of reply notifications written before templated events; still counted and marked read
+LEGACY_REPLY_EVENT = "support.ticket_reply"
+REPLY_EVENTS = (REPLY_EVENT, LEGACY_REPLY_EVENT)
 
 #: status -> statuses a staff member may move it to
 ALLOWED: dict[str, frozenset[str]] = {
@@ -169,11 +173,26 @@ def visible_messages(ticket: SupportTicket, *, staff: bool) -> list[TicketMessag
     return [m for m in ticket.messages if staff or not m.internal]
 
 
+def _reply_times(ticket: SupportTicket) -> Select:
+    """When staff replied in ``ticket``'s thread where the customer sees it (the ``created_at`` of its visible
+    messages not written by the customer): the reply notifications carry the same ``created_at``."""
+    return select(TicketMessage.created_at).where(
+        TicketMessage.ticket_id == ticket.id, TicketMessage.internal.is_(False),
+        TicketMessage.author_user_id.is_distinct_from(
+            select(Customer.user_id).where(Customer.id == ticket.customer_id).scalar_subquery()))
+
+
 def mark_replies_read(ticket: SupportTicket, *, user, now: datetime) -> int:
-    """Mark ``user``'s unread reply notifications of ``ticket`` read; how many."""
+    """Mark ``user``'s unread in-app reply notifications of ``ticket`` read; how many.
+
+    A notification belongs to the ticket when it was written with one of the ticket's staff replies (same
+    ``created_at``, see ``reply_as_staff``), not by its subject or body: those come from templates an admin
+    may edit (``ticket.reply``), and a published template need not name the ticket at all. Reply notifications
+    written before templated events (``support.ticket_reply``) match the same way."""
     result = db.session.execute(update(Notification).where(
-        Notification.user_id == user.id, Notification.event == REPLY_EVENT,
-        Notification.subject == _reply_subject(ticket), Notification.read_at.is_(None)).values(read_at=now))
+        Notification.user_id == user.id, Notification.channel == "in_app", Notification.event.in_(REPLY_EVENTS),
+        Notification.created_at.in_(_reply_times(ticket)), Notification.read_at.is_(None))
+        .values(read_at=now).execution_options(synchronize_session="fetch"))
     return result.rowcount
 
 
@@ -181,7 +200,7 @@ def unread_notifications(user) -> int:
     """The number of ``user``'s unread in-app ticket-reply notifications (the badge on the Help link; opening
     the ticket marks them read). Other notifications are the notification centre's (issue 6 item 3)."""
     return db.session.scalar(select(func.count(Notification.id)).where(
-        Notification.user_id == user.id, Notification.channel == "in_app", Notification.event == REPLY_EVENT,
+        Notification.user_id == user.id, Notification.channel == "in_app", Notification.event.in_(REPLY_EVENTS),
         Notification.read_at.is_(None))) or 0
 
 
@@ -229,16 +248,14 @@ def claim_ticket(ticket: SupportTicket, *, actor, now: datetime) -> SupportTicke
     return ticket
 
 
-def _reply_subject(ticket: SupportTicket) -> str:
-    return f"Ticket #{ticket.id}"
-
-
 def reply_as_staff(ticket: SupportTicket, *, body: str, internal: bool = False, actor,
                    now: datetime) -> TicketMessage:
     """Support answers in the thread. A reply the customer sees (not ``internal``) moves an open ticket to
-    waiting_on_customer (audited) and writes an in-app notification for the customer; an unassigned ticket is
-    claimed by the replier. DomainError 409 on a closed ticket, 422 for an empty message."""
-    from portal.notifications.services import notify
+    waiting_on_customer (audited) and tells the customer (event ``ticket.reply``: in-app, and email when they
+    have an address, each as their ``service`` preferences allow; the notifications carry the reply's
+    ``created_at``, which is how ``mark_replies_read`` finds them); an unassigned ticket is claimed by the
+    replier. DomainError 409 on a closed ticket, 422 for an empty message."""
+    from portal.notifications.services import notify_event
 
     if ticket.status == "closed":
         raise DomainError("This ticket is closed.", 409)
@@ -248,10 +265,8 @@ def reply_as_staff(ticket: SupportTicket, *, body: str, internal: bool = False, 
     if not internal:
         if ticket.status == "open":
             _set_status(ticket, "waiting_on_customer", actor=actor, note="support replied")
-        customer = ticket.customer
-        notify(channel="in_app", event=REPLY_EVENT, subject=_reply_subject(ticket),
-               body=f"Support replied to your ticket #{ticket.id}: {ticket.subject}",
-               recipient=customer.phone_number, user=customer.user, customer=customer, now=now)
+        notify_event(REPLY_EVENT, customer=ticket.customer, now=message.created_at,
+                     context={"ticket_id": ticket.id, "ticket_subject": ticket.subject})
     return message
 
 

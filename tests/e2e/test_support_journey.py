@@ -63,11 +63,13 @@ def test_customer_opens_ticket_support_replies_customer_sees_reply(db, new_page,
         sign_in(page, *CUSTOMER, lands_on="/me")
         help_link = page.get_by_role("navigation").get_by_role("link", name=re.compile("^Help"))
         expect(help_link.get_by_test_id("unread-count")).to_contain_text("1")
+        expect(page.get_by_test_id("bell-count")).to_have_text("1 unread")  # the bell in the header agrees
         help_link.click()
         page.locator("#my-tickets").get_by_role("link", name=f"#{ticket_id}").click()
         thread = page.locator(f"#ticket-{ticket_id}-thread")
         expect(thread).to_contain_text("We will refund the second debit")
         expect(page.get_by_test_id("unread-count")).to_have_count(0)
+        expect(page.get_by_test_id("bell-count")).to_have_count(0)  # reading the thread read the notification
         page.get_by_label("Your reply").fill("Thank you!")
         page.get_by_role("button", name="Send reply").click()
         expect(thread.get_by_test_id("message")).to_have_count(3)

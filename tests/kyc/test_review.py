@@ -104,6 +104,8 @@ def test_review_screen_shows_ocr_beside_typed_values_and_never_the_whole_aadhaar
 
 def test_approving_both_required_documents_verifies_kyc_and_tells_the_customer(
         client, login_as, officer, customer, clock):
+    customer.email = "asha@example.test"
+    _db.session.commit()
     docs = uploaded(client, login_as, customer, "pan_card", "aadhaar")
     assert fresh(customer.id).kyc_status == "in_progress"
     login_as(officer)
@@ -119,9 +121,15 @@ def test_approving_both_required_documents_verifies_kyc_and_tells_the_customer(
     assert (doc.review_status, doc.reviewed_by_id, doc.reviewed_at) == ("approved", officer.id, clock.now())
     notes = _db.session.scalars(select(Notification).where(Notification.customer_id == customer.id)
                                 .order_by(Notification.id)).all()
-    expected = ("in_app", "kyc.document_approved", customer.user_id)
-    assert [(n.channel, n.event, n.user_id) for n in notes] == [expected] * 2
-    assert notes[-1].body == "Your Aadhaar has been approved. Your KYC is now verified."
+    # the templated event kyc.document_approved, per approval: in-app and email (the customer has an address)
+    assert [(n.channel, n.event, n.user_id, n.category) for n in notes] == [
+        (channel, "kyc.document_approved", customer.user_id, "service")
+        for channel in ("in_app", "email", "in_app", "email")]
+    assert notes[0].body == "Your PAN card has been approved."  # KYC not verified yet: no such sentence
+    assert notes[2].body == "Your Aadhaar has been approved. Your KYC is now verified."
+    assert (notes[3].subject, notes[3].recipient) == ("Your Aadhaar is approved", "asha@example.test")
+    assert notes[3].body == ("Dear Asha Rao,\n\nYour Aadhaar has been approved. Your KYC is now verified."
+                             "\n\n— Credit Lifecycle Portal")
     assert notes[0].recipient == customer.phone_number
     actions = [e.action for e in _db.session.scalars(select(AuditEvent).order_by(AuditEvent.id))]
     assert actions.count("kyc_document.approved") == 2 and "customer.kyc_status_changed" in actions
@@ -142,8 +150,11 @@ def test_rejecting_needs_a_reason_then_rejects_and_a_re_upload_resubmits(client,
     assert fresh(customer.id).kyc_status == "rejected"
     doc = _db.session.get(KycDocument, docs["aadhaar"].id)
     assert doc.review_status == "rejected" and doc.review_reason == "The photo is blurred"
-    note = _db.session.scalar(select(Notification).where(Notification.event == "kyc.document_rejected"))
-    assert note.body == "Your Aadhaar was not accepted: The photo is blurred. Please upload it again."
+    notes = {n.channel: n for n in _db.session.scalars(select(Notification).where(
+        Notification.event == "kyc.document_rejected"))}
+    assert set(notes) == {"in_app", "sms"}  # templated event; no email address on file
+    assert notes["in_app"].body == "Your Aadhaar was not accepted: The photo is blurred. Please upload it again."
+    assert notes["sms"].body == "Your Aadhaar was not accepted. Upload it again in the Credit Lifecycle Portal."
     event = _db.session.scalar(select(AuditEvent).where(AuditEvent.action == "kyc_document.rejected"))
     assert event.note == "The photo is blurred" and event.actor_id == officer.id
 

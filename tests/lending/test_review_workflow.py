@@ -48,6 +48,15 @@ def notes_for(customer) -> list[str]:
                            .order_by(Notification.id)))
 
 
+def sent_for(customer, event: str) -> dict[str, Notification]:
+    """{channel: notification} of ``event`` written for ``customer`` (one per channel)."""
+    rows = db_scalars(select(Notification).where(Notification.customer_id == customer.id,
+                                                 Notification.event == event).order_by(Notification.id))
+    by_channel = {n.channel: n for n in rows}
+    assert len(by_channel) == len(rows), [n.channel for n in rows]
+    return by_channel
+
+
 # ---- the transition table, through _move ------------------------------------------------------------------
 @pytest.mark.parametrize("current", list(S), ids=lambda s: s.value)
 def test_every_move_goes_through_the_table(db, clock, current):
@@ -230,7 +239,14 @@ def test_counter_offer_accepted_becomes_the_loan(db, clock):
                                    actor=officer, clock=clock, note="What the salary carries.")
     assert (offer.kind, offer.status, app.status) == ("counter", "offered", "offered")
     assert offer.emi_amount == Decimal("4801.29") and offer.processing_fee_amount == Decimal("1000.00")
-    assert "application.offered" in notes_for(app.customer)
+    # the offer is the templated legal notice offer.made: in-app and SMS (the customer has no email address),
+    # with the terms and the moment it lapses (made Monday 23 Nov 10:00 IST, valid 7 days)
+    made = sent_for(app.customer, "offer.made")
+    assert set(made) == {"in_app", "sms"} and {n.category for n in made.values()} == {"legal"}
+    assert made["in_app"].body == ("We offer you Rs 1,00,000.00 at 14.00% p.a. for 24 months. Read the Key Facts "
+                                   "Statement and accept the offer by 30 Nov 2026, 10:00 IST.")
+    assert made["sms"].recipient == f"+91{app.customer.phone_number}"
+    assert "application.offered" not in notes_for(app.customer)
     loan = accept_offer(offer, clock)
     assert app.status == "disbursed" and offer.status == "accepted"
     assert (loan.loan_amount, loan.tenure, loan.interest_rate) == (Decimal("100000.00"), 24, Decimal("14.00"))
@@ -268,7 +284,11 @@ def test_offers_expire_through_the_job_idempotently(db, clock):
     assert expire_offers(clock.now().isoformat()) == 0  # idempotent
     db.session.expire_all()
     assert offer.status == "expired" and app.status == "expired"
-    assert "offer.expired" in notes_for(app.customer)
+    # the templated service event offer.expired, once (the second job run wrote nothing)
+    expired = sent_for(app.customer, "offer.expired")
+    assert set(expired) == {"in_app"} and expired["in_app"].category == "service"
+    assert expired["in_app"].body == (f"The offer for application {app.id} expired on 30 Nov 2026 without an "
+                                      "answer. Apply again whenever you are ready.")
 
 
 def test_expiry_job_defaults_to_the_clock(db, clock):

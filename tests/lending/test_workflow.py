@@ -11,6 +11,7 @@ from portal.audit.models import AuditEvent
 from portal.errors import DomainError, InvalidTransition, PermissionDenied
 from portal.lending import services
 from portal.lending.models import ApplicationEvent, Loan
+from portal.notifications.models import Notification
 from tests.factories import approve_and_disburse, make_customer, make_loan, make_staff, term_product
 
 
@@ -75,6 +76,15 @@ def test_reject_needs_a_reason_and_is_final(db, clock):
                                 reason_code="income_unverified")
     db.session.commit()
     assert app.status == "rejected" and app.rejection_code == "income_unverified"
+    # the customer is told with the legal notice application.decided: the decision and its reasons in writing
+    notes = db.session.scalars(select(Notification).where(Notification.customer_id == customer.id,
+                                                          Notification.event == "application.decided")).all()
+    assert sorted(n.channel for n in notes) == ["in_app", "sms"]  # no email address on file
+    [in_app] = [n for n in notes if n.channel == "in_app"]
+    assert (in_app.category, in_app.user_id, in_app.subject) == ("legal", customer.user_id,
+                                                                 f"Application {app.id}: not approved")
+    assert in_app.body == (f"Your application {app.id} was not approved: The income could not be verified. "
+                           "income not verified. See the details on the application's page.")
     with pytest.raises(InvalidTransition):
         services.approve_application(app, actor=officer, clock=clock)
 

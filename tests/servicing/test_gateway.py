@@ -10,6 +10,7 @@ import pytest
 from sqlalchemy import func, select
 
 from portal.ledger.models import JournalEntry
+from portal.notifications.models import Notification
 from portal.servicing import gateway, services
 from portal.servicing.models import LoanTransaction, Payment, WebhookReceipt
 from tests.conftest import post_form
@@ -150,6 +151,12 @@ def test_a_failed_event_marks_the_payment_failed_without_posting(client, db, clo
     payment = db.session.get(Payment, payment.id)
     assert payment.status == "failed" and payment.failure_reason == "Declined by the payment gateway"
     assert db.session.scalar(select(func.count(JournalEntry.id))) == entries
+    # the customer is told with the templated event payment.failed (in-app and SMS: no email address on file)
+    notes = {n.channel: n for n in db.session.scalars(select(Notification).where(
+        Notification.event == "payment.failed", Notification.customer_id == loan.customer_id))}
+    assert set(notes) == {"in_app", "sms"} and notes["in_app"].category == "service"
+    assert notes["in_app"].body == (f"Your payment of Rs 8,884.88 for loan {loan.id} did not go through: "
+                                    "Declined by the payment gateway")
 
 
 def test_a_confirmation_the_loan_can_no_longer_take_fails_the_payment_for_a_refund(db, clock):

@@ -31,6 +31,14 @@ def pay(loan, amount, clock, key: str | None = None, actor="test"):
                                      channel="officer", actor=actor, clock=clock)
 
 
+def received_notes(loan) -> dict[str, Notification]:
+    """{channel: notification} of the one ``payment.received`` event written for ``loan``'s customer."""
+    rows = services.db.session.scalars(select(Notification).where(Notification.customer_id == loan.customer_id,
+                                                                  Notification.event == "payment.received")).all()
+    assert len({n.channel for n in rows}) == len(rows)
+    return {n.channel: n for n in rows}
+
+
 def entry(reference: str) -> JournalEntry:
     return services.db.session.scalar(select(JournalEntry).where(JournalEntry.reference == reference))
 
@@ -72,8 +80,13 @@ def test_an_emi_posts_one_balanced_entry_and_the_balances_equal_the_ledger(db, c
     assert (txn.kind, txn.amount, txn.principal_amount, txn.interest_amount) == ("repayment", emi, principal, interest)
     audit = db.session.scalar(select(AuditEvent).where(AuditEvent.action == "payment.succeeded"))
     assert audit.entity_id == str(payment.id) and audit.changes["allocation"]["current_principal"] == "7884.88"
-    note = db.session.scalar(select(Notification).where(Notification.event == "payment.received"))
-    assert note.customer_id == loan.customer_id and "Rs 7,884.88 principal" in note.body
+    # the templated event payment.received: in-app and SMS (no email address on file), with the split
+    notes = received_notes(loan)
+    assert set(notes) == {"in_app", "sms"} and {n.category for n in notes.values()} == {"service"}
+    assert notes["in_app"].customer_id == loan.customer_id and notes["in_app"].user_id == loan.customer.user_id
+    assert notes["in_app"].body == (f"We received Rs 8,884.88 for loan {loan.id}: Rs 7,884.88 principal and "
+                                    "Rs 1,000.00 interest.")
+    assert notes["sms"].body == f"We received Rs 8,884.88 for loan {loan.id}. Thank you."
 
 
 def test_a_part_payment_pays_interest_first_and_leaves_the_row_open(db, clock):
@@ -162,6 +175,9 @@ def test_paying_everything_closes_the_loan(db, clock):
     assert (loan.status, loan.closed_on, loan.principal_outstanding_amount, loan.interest_receivable_amount) == (
         "closed", DAY0, 0, 0)
     assert [r.seq for r in loan.installments] == [1] and loan.end_on == loan.installments[0].due_on
+    assert received_notes(loan)["in_app"].body == (
+        f"We received Rs 1,01,000.00 for loan {loan.id}: Rs 1,00,000.00 principal and Rs 1,000.00 interest. "
+        "The loan is fully repaid and closed.")
     with pytest.raises(DomainError, match="closed") as refused:
         pay(loan, "1.00", clock, key="after-close")
     assert refused.value.http_status == 409

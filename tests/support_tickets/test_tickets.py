@@ -83,9 +83,14 @@ def test_staff_reply_notifies_customer_and_customer_replies(db, client, login_as
     assert response.status_code == 303
     db.session.expire_all()
     assert (ticket.status, ticket.assigned_to_id) == ("waiting_on_customer", support.id)
+    # the templated event ticket.reply: in-app only, as this customer has no email address (see
+    # tests/notifications/test_ticket_reply_email.py for the email)
     [note] = db.session.scalars(select(Notification)).all()
-    assert (note.user_id, note.channel, note.event, note.read_at) == (
-        customer.user_id, "in_app", "support.ticket_reply", None)
+    assert (note.user_id, note.channel, note.event, note.category, note.read_at) == (
+        customer.user_id, "in_app", "ticket.reply", "service", None)
+    assert (note.subject, note.body) == (f"Ticket #{ticket.id}",
+                                         f"Support replied to your ticket #{ticket.id}: Where is my EMI receipt?")
+    assert note.template_version_id is not None  # rendered from the institution's published template
     # an internal note is not shown to the customer and not notified
     client.post(f"/staff/tickets/{ticket.id}/reply", data={
         "body": "Customer paid by UPI", "internal": "y",

@@ -1,4 +1,5 @@
-"""End-to-end fixtures: the test app served on 127.0.0.1 by a real HTTP server, driven by Chromium.
+"""Browser fixtures (a pytest plugin registered once in tests/conftest.py, so that every test directory shares one
+Playwright and one Chromium): the test app served on 127.0.0.1 by a real HTTP server, driven by Chromium.
 
 * ``live_server`` serves the session ``app`` (on the suite's PostgreSQL) from a werkzeug server in a daemon
   thread and yields its base URL. Each request runs in its own server thread with its own app context and so
