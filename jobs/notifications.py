@@ -1,5 +1,6 @@
-"""Job adapters for notifications (queue ``notifications``): send one outbox row, relay the pending ones,
-run the drip campaigns. Each calls one service and commits once."""
+"""Job adapters for notifications (queue ``notifications``): send one outbox row, send a close of business's
+reminders, relay the pending ones, run the drip campaigns. Each calls one service and commits once (the
+reminders sender: once per batch, so its row locks are short)."""
 from __future__ import annotations
 
 from datetime import date
@@ -15,6 +16,25 @@ def send_notification(notification_id: int) -> str:
     status = deliver(int(notification_id), now=clock().now())
     db.session.commit()
     return status
+
+
+def send_cob_reminders(institution_id: int, business_date: str, batch_size: int = 500) -> dict[str, int]:
+    """Send the pending SMS/email reminders written by the close of business of ``business_date`` (ISO date) for
+    ``institution_id`` (queued once per run by ``cob.step_reminders``), ``batch_size`` rows at a time under row
+    locks, committing after each batch; returns {outcome: rows} ('sent', 'failed'). Running it twice sends
+    nothing twice (only pending rows are sent); rows it does not reach are the relay's after the grace."""
+    from portal.servicing.reminders import send_reminder_batch
+
+    on, the_clock = date.fromisoformat(business_date), clock()
+    totals: dict[str, int] = {}
+    after: int | None = 0
+    while after is not None:
+        outcomes, after = send_reminder_batch(int(institution_id), on, now=the_clock.now(), after_id=after,
+                                              limit=int(batch_size))
+        db.session.commit()
+        for outcome, n in outcomes.items():
+            totals[outcome] = totals.get(outcome, 0) + n
+    return totals
 
 
 def relay_pending() -> int:

@@ -46,6 +46,8 @@ class BaseConfig:
     RATELIMIT_STORAGE_URI = "memory://"      # Flask-Limiter; from_env() switches it to REDIS_URL when set
     RATELIMIT_STRATEGY = "moving-window"
     RATELIMIT_HEADERS_ENABLED = True
+    # when the Redis storage is unreachable, count limits in this process instead of failing sign-ins (500)
+    RATELIMIT_IN_MEMORY_FALLBACK_ENABLED = True
     OTP_RATE_LIMIT_PHONE = "3 per 10 minutes"  # OTP requests per mobile number
     OTP_RATE_LIMIT_IP = "10 per hour"          # OTP requests per client IP
     OTP_VERIFY_RATE_LIMIT_IP = "30 per hour"   # OTP code submissions per client IP

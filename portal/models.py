@@ -32,7 +32,14 @@ from portal.notifications.models import (  # noqa: F401
     NotificationTemplateVersion,
 )
 from portal.onboarding.models import Consent, ConsentText, Customer, KycDocument  # noqa: F401
-from portal.reports.models import PortfolioSnapshot  # noqa: F401
+from portal.reports.models import (  # noqa: F401
+    LedgerDailyBalance,
+    PortfolioApplicationCount,
+    PortfolioCustomerCount,
+    PortfolioDailyFlow,
+    PortfolioPosition,
+    PortfolioSnapshot,
+)
 from portal.scoring.models import (  # noqa: F401
     SavingsAccount,
     SavingsTransaction,

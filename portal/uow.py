@@ -11,6 +11,7 @@ from sqlalchemy import event
 from sqlalchemy.orm import Session
 
 _KEY = "portal_after_commit"
+_COMMITTED = "portal_committed"  # set by a commit, consumed when the root transaction ends
 
 
 def after_commit(fn: Callable[[], None], session: Session | None = None) -> None:
@@ -25,7 +26,19 @@ def after_commit(fn: Callable[[], None], session: Session | None = None) -> None
 
 
 @event.listens_for(Session, "after_commit")
-def _run_after_commit(session: Session) -> None:
+def _mark_committed(session: Session) -> None:
+    # Fires while the connection is still checked out (and for a SAVEPOINT's release too, which is not the
+    # commit): only note a root commit here.
+    if not session.in_nested_transaction():
+        session.info[_COMMITTED] = True
+
+
+@event.listens_for(Session, "after_transaction_end")
+def _run_after_commit(session: Session, transaction) -> None:
+    # The root transaction has ended and its connection is back in the pool, so a callback that needs a
+    # connection of its own (an eager job in tests, a thread) cannot starve the pool while this one is held.
+    if transaction.parent is not None or transaction.nested or not session.info.pop(_COMMITTED, False):
+        return
     callbacks = session.info.pop(_KEY, [])
     for fn in callbacks:
         fn()
@@ -36,3 +49,4 @@ def _drop_after_rollback(session: Session, previous_transaction) -> None:
     # every rollback() of the session (even one with no SQL sent yet), but not a SAVEPOINT's
     if not previous_transaction.nested:
         session.info.pop(_KEY, None)
+        session.info.pop(_COMMITTED, None)

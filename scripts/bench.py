@@ -585,14 +585,10 @@ LOAD_OPEN_APPLICATIONS = 2_000   # waiting for a decision: a fixed queue, whatev
 LOAD_ACCOUNTS = 16               # sign-in accounts per role (each simulated user signs in as its own)
 LOAD_PASSWORD = "bench-password-1"
 LOAD_TOTP_SECRET = "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP"  # the bench admins' TOTP secret (base32; bench only)
-#: Indexes proposed for a migration (not in the schema yet): ``--proposed-indexes`` creates them after seeding so
-#: the load test can be compared with and without. The officer queue's first page (open applications by id) walks
-#: the primary key past every decided application without this one (EXPLAIN ANALYZE: 19.5 ms -> 0.04 ms at
-#: 100,000 loans, growing with the book).
-PROPOSED_INDEXES = (
-    "CREATE INDEX ix_loan_applications_open_queue ON loan_applications (institution_id, id) "
-    "WHERE status IN ('submitted', 'scored', 'in_review', 'escalated')",
-)
+#: Indexes on trial: ``--proposed-indexes`` creates them after seeding so the load test can be compared with and
+#: without, before a migration adds them. Empty now: the review queue's ix_loan_applications_open_queue, measured
+#: here first (EXPLAIN ANALYZE 19.5 ms -> 0.04 ms at 100,000 loans), is created by migration f6queueidx01.
+PROPOSED_INDEXES: tuple[str, ...] = ()
 
 
 def _seed_load_extras(conn, institution_id: int, product_id: int, loans: int) -> dict:
@@ -699,7 +695,7 @@ def _wait_http(url: str, proc, timeout: float = 60) -> None:
 
 
 def bench_load(loans: int, *, users: int, duration: int, workers: int, wait: str,
-               proposed_indexes: bool = False) -> dict:
+               proposed_indexes: bool = False, classes: tuple[str, ...] = ()) -> dict:
     """Seed a throw-away PostgreSQL with ``loans`` loans (``_seed_cob_book`` + ``_seed_load_extras``) and the
     sign-in accounts, start a throw-away Redis and gunicorn (PORTAL_ENV=production, secrets made up for the run,
     in the child's environment only) on 127.0.0.1, run locust headless (``scripts/loadtest``) and print p50/p95
@@ -753,10 +749,13 @@ def bench_load(loans: int, *, users: int, duration: int, workers: int, wait: str
             _wait_http(f"http://127.0.0.1:{port}/healthz", gunicorn)
             print(f"  gunicorn {workers} sync workers on 127.0.0.1:{port} (PORTAL_ENV=production, "
                   f"scripts/loadtest/wsgi.py: session cookie not Secure over loopback HTTP); locust: {users} "
-                  f"users ({users // 2} officers, {users // 4} customers, {users // 4} admins, each signed in as its "
-                  f"own account), think time {wait} s, {duration} s after all are spawned")
+                  "users (officers : customers : admins = 2 : 1 : 1, each signed in as its own account), think "
+                  f"time {wait} s, {duration} s after all are spawned")
             load = os.getloadavg()
-            stats = run_locust(f"http://127.0.0.1:{port}", targets_path, users=users, duration=duration, wait=wait)
+            if classes:
+                print(f"  only the user classes {', '.join(classes)}")
+            stats = run_locust(f"http://127.0.0.1:{port}", targets_path, users=users, duration=duration, wait=wait,
+                               classes=classes)
             print(f"  load average before: {load[0]:.2f} (1 min), after: {os.getloadavg()[0]:.2f}")
             report(stats)
             return stats
@@ -797,6 +796,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--wait", default="0.5,2", help="load: think time between pages, 'min,max' seconds")
     parser.add_argument("--proposed-indexes", action="store_true",
                         help="load: create the indexes proposed for a migration (PROPOSED_INDEXES) after seeding")
+    parser.add_argument("--load-classes", default="",
+                        help="load: only these locust user classes, e.g. Officer,Customer (default: all, by weight)")
     args = parser.parse_args(argv)
     if args.child:
         import json
@@ -823,7 +824,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.only == "load":
         print("load (gunicorn + locust):")
         bench_load(args.loans, users=args.users, duration=args.duration, workers=args.workers, wait=args.wait,
-                   proposed_indexes=args.proposed_indexes)
+                   proposed_indexes=args.proposed_indexes,
+                   classes=tuple(c for c in args.load_classes.split(",") if c))
     return 0
 
 

@@ -88,6 +88,25 @@ def test_jobs_start_only_after_commit_and_never_after_rollback(app, db):
     assert ran == ["committed"]
 
 
+def test_after_commit_callbacks_wait_for_the_root_transaction_and_its_connection(app, db):
+    """A SAVEPOINT's release is not the commit; and when a callback runs, the session holds no connection
+    (an eager job opening its own must not need a second one from the pool: 20 concurrent payers starved it)."""
+    from portal.uow import after_commit
+
+    seen = []
+    db.session.execute(select(1))
+    with db.session.begin_nested():
+        after_commit(lambda: seen.append(db.session().get_transaction()))
+    assert seen == []  # released the savepoint only
+    db.session.rollback()
+    assert seen == []  # and the rollback dropped it
+    after_commit(lambda: seen.append(db.session().get_transaction()))
+    with db.session.begin_nested():
+        db.session.execute(select(1))
+    db.session.commit()
+    assert seen == [None]  # ran once, after the root transaction (and its connection) was released
+
+
 def test_business_date_moves_forward_only_and_is_audited(db, clock):
     from portal.audit.models import AuditEvent
     from portal.auth.services import default_institution

@@ -129,8 +129,14 @@ def cursor_for(app: LoanApplication, sort: str) -> str:
 
 
 def status_counts(institution_id: int) -> Select:
-    """(status, count) for one institution's applications."""
-    return (select(LoanApplication.status, func.count()).where(LoanApplication.institution_id == institution_id)
+    """(status, count) of one institution's applications waiting for a decision (states.OPEN_FOR_REVIEW; a
+    status with none is absent). Only these, so the work follows the size of the queue, not of the book:
+    PostgreSQL reads them from the (institution_id, status) prefix of ix_loan_applications_queue or from the
+    partial index ix_loan_applications_open_queue (same statuses). Decided and final statuses (disbursed,
+    rejected...) are counted by the approval funnel report (portal.reports.reports.funnel)."""
+    return (select(LoanApplication.status, func.count())
+            .where(LoanApplication.institution_id == institution_id,
+                   LoanApplication.status.in_([s.value for s in OPEN_FOR_REVIEW]))
             .group_by(LoanApplication.status))
 
 

@@ -7,6 +7,7 @@ from decimal import Decimal
 from flask import Blueprint, abort, current_app, flash, make_response, redirect, render_template, request, url_for
 from flask_login import current_user
 from sqlalchemy import func, or_, select
+from sqlalchemy.orm import selectinload
 
 from portal.business_date import current_business_date
 from portal.clock import clock
@@ -251,18 +252,22 @@ def review_queue():
     sort = form.sort.data if form.sort.data in queries.SORTS else "oldest"
     size = current_app.config.get("PAGE_SIZE", 25)
     base = queries.review_queue(current_user.institution_id, filters=filters, user_id=current_user.id)
-    rows = db.session.scalars(queries.keyset_page(base, sort=sort, after=request.args.get("after"), size=size)).all()
+    rows = db.session.scalars(queries.keyset_page(base, sort=sort, after=request.args.get("after"), size=size)
+                              .options(selectinload(LoanApplication.customer))).all()  # one query, not one per row
     has_more = len(rows) > size
     rows = rows[:size]
     total = db.session.scalar(select(func.count()).select_from(base.subquery()))
-    counts = dict(db.session.execute(queries.status_counts(current_user.institution_id)).all())
+    counts = dict(db.session.execute(queries.status_counts(current_user.institution_id)).all())  # open only
+    # decided and final statuses (disbursed, rejected...) are the approval funnel's, for those who may see reports
+    funnel_url = (url_for("reports.report", kind="funnel") if has_permission(current_user, Perm.VIEW_REPORTS)
+                  else None)
     next_url = None
     if has_more:
         args = {k: v for k, v in request.args.items() if k != "after" and v}
         next_url = url_for("lending.review_queue", **{**args, "after": queries.cursor_for(rows[-1], sort)})
     return render_page_or_fragment("lending/review/queue.html", "lending/review/_queue_table.html",
                                    form=form, rows=rows, total=total, counts=counts, next_url=next_url,
-                                   status_filter=filters.status, ageing_of=_ageing_of)
+                                   status_filter=filters.status, ageing_of=_ageing_of, funnel_url=funnel_url)
 
 
 def _ageing_of(app: LoanApplication):

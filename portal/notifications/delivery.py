@@ -91,6 +91,16 @@ def deliver(notification_id: int, *, now: datetime) -> str:
                               .execution_options(populate_existing=True)).scalar_one_or_none()
     if note is None:
         return "missing"
+    outcome = attempt_locked(note, now=now)
+    db.session.flush()
+    return outcome
+
+
+def attempt_locked(note: Notification, *, now: datetime) -> str:
+    """One delivery attempt of ``note``, whose row the caller has locked (SELECT ... FOR UPDATE, loaded with
+    ``populate_existing``): sent only when 'pending'; returns 'sent', 'failed' (retried at ``next_attempt_at``,
+    or given up) or the status it already had. For senders that lock a batch of rows at once (the
+    close-of-business reminders, ``portal.servicing.reminders``); ``deliver`` locks one row. No flush."""
     if note.status != "pending":
         return note.status
     if note.channel == "in_app":
@@ -109,8 +119,6 @@ def deliver(notification_id: int, *, now: datetime) -> str:
             wait = backoff_seconds(note.attempts, base=int(config.get("NOTIFY_RETRY_BASE_SECONDS", RETRY_BASE_SECONDS)),
                                    cap=int(config.get("NOTIFY_RETRY_MAX_SECONDS", RETRY_MAX_SECONDS)))
             note.next_attempt_at = now + timedelta(seconds=wait)
-        db.session.flush()
         return "failed"
     note.status, note.sent_at, note.error, note.next_attempt_at = "sent", now, None, None
-    db.session.flush()
     return "sent"

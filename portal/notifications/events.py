@@ -15,7 +15,8 @@ Categories and opt-out (a customer turns channels on or off per category on /me/
 - ``service``: about something the customer asked for (application received, information requested, ticket
   reply, an offer that lapsed, a payment received or failed, a KYC document approved or not accepted): on by
   default, may be turned off per channel.
-- ``reminders``: EMI due, offer expiring, onboarding not finished: on by default, may be turned off.
+- ``reminders``: EMI due, credit line minimum due, offer expiring, onboarding not finished: on by default, may
+  be turned off.
 - ``marketing``: offers and product news: off by default (opt-in); no event uses it yet.
 """
 from __future__ import annotations
@@ -124,10 +125,18 @@ EVENTS: dict[str, EventSpec] = {s.name: s for s in (
           subject="Loan {{ loan_id }}: EMI due {{ due_on|date }}",
           body="Your EMI of {{ emi_amount|money }} on loan {{ loan_id }} is due on {{ due_on|date }}. "
                "Pay it from My loans before the due date."),
+    # credit lines: the minimum due of a bill (the close of business reminds DUE_SOON_DAYS before due_on)
+    _spec("bill.due", "Credit line minimum due", "reminders", ALL,
+          {"loan_id": 501, "minimum_due": Decimal("1650.00"), "due_on": date(2026, 12, 8)},
+          subject="Credit line {{ loan_id }}: minimum due {{ due_on|date }}",
+          body="The minimum due of {{ minimum_due|money }} on your credit line {{ loan_id }} is due on "
+               "{{ due_on|date }}. Pay it from My loans before the due date."),
+    # term loans and credit lines, at the DPD of the close of business's OVERDUE_REMINDER_DPD (1, 7, 15, ...)
     _spec("emi.overdue", "EMI overdue", "legal", ALL,
           {"loan_id": 501, "dpd": 7, "overdue_amount": Decimal("11768.37")},
-          subject="Loan {{ loan_id }} is {{ dpd }} days overdue",
-          body="Your loan {{ loan_id }} is {{ dpd }} days overdue: {{ overdue_amount|money }} is unpaid. "
+          subject="Loan {{ loan_id }} is {{ dpd }} day{{ '' if dpd == 1 else 's' }} overdue",
+          body="Your loan {{ loan_id }} is {{ dpd }} day{{ '' if dpd == 1 else 's' }} overdue: "
+               "{{ overdue_amount|money }} is unpaid. "
                "Please pay it from My loans as soon as you can; late payments are reported to credit bureaus."),
     # account: "loan" or "credit line"; closed: True when the payment repaid it in full
     _spec("payment.received", "Payment received", "service", ALL,

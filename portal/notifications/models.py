@@ -46,6 +46,9 @@ class Notification(db.Model):
     read_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     category: Mapped[str | None] = mapped_column(String(20))
     next_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime)  # pending rows: when the relay may retry
+    # what makes a bulk-written message unique (e.g. "emi.due:<loan>:<due date>:<channel>" from the close of
+    # business): reruns insert nothing twice whatever the template says; NULL for messages written one by one
+    dedupe_key: Mapped[str | None] = mapped_column(String(120), unique=True)
     template_version_id: Mapped[int | None] = mapped_column(
         ForeignKey("notification_template_versions.id", name="fk_notifications_template_version_id"))
 

@@ -27,6 +27,13 @@ def _seconds(name: str, default: int) -> timedelta:
     return timedelta(seconds=int(current_app.config.get(name, default)))
 
 
+def relay_grace() -> timedelta:
+    """How long a new pending SMS/email row waits for its send job before ``relay_pending`` may queue it
+    (config NOTIFY_RELAY_GRACE_SECONDS, default RELAY_GRACE_SECONDS = 120 s): rows are written with
+    ``next_attempt_at = now + relay_grace()``."""
+    return _seconds("NOTIFY_RELAY_GRACE_SECONDS", RELAY_GRACE_SECONDS)
+
+
 def notify(*, channel: str, event: str, body: str, recipient: str, now, user=None, customer=None,
            subject: str | None = None, category: str | None = None,
            template_version_id: int | None = None) -> Notification:
@@ -44,7 +51,7 @@ def notify(*, channel: str, event: str, body: str, recipient: str, now, user=Non
     if channel == "in_app":
         note.status, note.sent_at = "sent", now
     else:
-        note.next_attempt_at = now + _seconds("NOTIFY_RELAY_GRACE_SECONDS", RELAY_GRACE_SECONDS)
+        note.next_attempt_at = now + relay_grace()
     db.session.add(note)
     db.session.flush()
     if channel != "in_app":
@@ -54,7 +61,9 @@ def notify(*, channel: str, event: str, body: str, recipient: str, now, user=Non
     return note
 
 
-def _sms_number(phone: str | None) -> str | None:
+def sms_number(phone: str | None) -> str | None:
+    """The SMS address of an Indian mobile number: "+91" and its 10 digits ("98765 43210" -> "+919876543210");
+    any other number as given; None for none."""
     if not phone:
         return None
     digits = "".join(c for c in phone if c.isdigit())
@@ -64,7 +73,7 @@ def _sms_number(phone: str | None) -> str | None:
 def _recipient(channel: str, *, customer, user, phone: str | None, email: str | None) -> str | None:
     """Where ``channel`` reaches the person, or None when it cannot (no number, address or login)."""
     if channel == "sms":
-        return _sms_number(phone or getattr(customer, "phone_number", None) or getattr(user, "phone", None))
+        return sms_number(phone or getattr(customer, "phone_number", None) or getattr(user, "phone", None))
     if channel == "email":
         return email or getattr(customer, "email", None) or getattr(user, "email", None)
     if user is None:

@@ -10,7 +10,9 @@ history. Default templates (``events.EVENTS[...].defaults``) are seeded as versi
 """
 from __future__ import annotations
 
+import logging
 from datetime import date, datetime
+from functools import lru_cache
 
 from jinja2 import StrictUndefined, TemplateError, TemplateSyntaxError, UndefinedError
 from jinja2.sandbox import ImmutableSandboxedEnvironment, SecurityError
@@ -24,6 +26,7 @@ from portal.money import format_inr
 from portal.notifications.events import CHANNELS, EVENTS, SMS_MAX_CHARS, event_spec
 from portal.notifications.models import NotificationTemplate, NotificationTemplateVersion
 
+log = logging.getLogger(__name__)
 PORTAL_NAME = "Credit Lifecycle Portal"
 SUBJECT_MAX = 200
 
@@ -141,6 +144,74 @@ def published_versions(institution_id: int, event: str) -> dict[str, Notificatio
         .where(NotificationTemplate.institution_id == institution_id, NotificationTemplate.event == event)
         .order_by(NotificationTemplateVersion.version)).all()
     return {channel: version for channel, version in rows}  # the newest wins
+
+
+class TemplateBook:
+    """The published templates of some events of one institution, loaded in one query and compiled once, for
+    writers that render many messages (the close-of-business reminders): ``render(event, channel, context)``.
+
+    Each (event, channel) renders the newest published version; when there is none, when it does not compile,
+    or when it fails on a message's context (an UndefinedError, a TypeError, ...), the event's built-in default
+    is used instead (as ``services.notify_event`` does), so a broken template never loses a message; the first
+    failure of each template is logged, later ones counted in ``failures`` {(event, channel): n}."""
+
+    def __init__(self, institution_id: int, events) -> None:
+        self.failures: dict[tuple[str, str], int] = {}
+        self._published: dict[tuple[str, str], tuple[int, int, object, object]] = {}
+        self._defaults: dict[tuple[str, str], tuple[object, object]] = {}
+        events = tuple(events)
+        for name in events:
+            for channel, (subject, body) in event_spec(name).defaults.items():
+                self._defaults[(name, channel)] = (_compile(subject), _compile(body))
+        rows = db.session.execute(
+            select(NotificationTemplate.event, NotificationTemplate.channel, NotificationTemplateVersion)
+            .join(NotificationTemplateVersion, NotificationTemplateVersion.template_id == NotificationTemplate.id)
+            .where(NotificationTemplate.institution_id == institution_id, NotificationTemplate.event.in_(events))
+            .order_by(NotificationTemplateVersion.version)).all()
+        for event, channel, version in {(e, c): (e, c, v) for e, c, v in rows}.values():  # the newest wins
+            try:
+                compiled = (_compile(version.subject), _compile(version.body))
+            except TemplateError:
+                log.exception("template %s/%s v%s does not compile; the built-in default is used", event, channel,
+                              version.version)
+                continue
+            self._published[(event, channel)] = (version.id, version.version, *compiled)
+
+    def render(self, event: str, channel: str, context: dict) -> tuple[str | None, str, int | None]:
+        """(subject, body, template version id or None for the built-in default) of ``event`` on ``channel`` over
+        ``context`` (already passed through ``full_context``). KeyError for an event or channel not loaded;
+        jinja2 errors only when the built-in default itself fails."""
+        published = self._published.get((event, channel))
+        if published is not None:
+            version_id, number, subject, body = published
+            try:
+                return _run(subject, context), _run(body, context), version_id
+            except Exception:  # a published template that fails on real data must not lose the message
+                key = (event, channel)
+                self.failures[key] = self.failures.get(key, 0) + 1
+                if self.failures[key] == 1:
+                    log.exception("template %s/%s v%s failed; the built-in default is used", event, channel, number)
+        subject, body = self._defaults[(event, channel)]
+        return _run(subject, context), _run(body, context), None
+
+
+def _bulk_environment() -> ImmutableSandboxedEnvironment:
+    """The sandbox of ``TemplateBook``: ``_ENV``'s, with the money filter memoised (amounts repeat across a
+    batch of reminders, and Babel's formatting is the slowest part of a render)."""
+    env = _environment()
+    env.filters["money"] = lru_cache(maxsize=4096)(format_inr)
+    return env
+
+
+_BULK_ENV = _bulk_environment()
+
+
+def _compile(source: str | None):
+    return None if source is None else _BULK_ENV.from_string(source)
+
+
+def _run(template, context: dict) -> str | None:
+    return None if template is None else template.render(context).strip()
 
 
 # ---- editing -------------------------------------------------------------------------------------------------

@@ -69,4 +69,72 @@ class Export(db.Model):
         return self.status in ("queued", "running")
 
 
-__all__ = ["Export", "PortfolioSnapshot"]
+class PortfolioPosition(db.Model):
+    """The serviced book of one institution grouped as the dashboard shows it: one row per (status, RBI asset
+    class, DPD bucket, score band at application) with the number of loans and their outstanding principal
+    (rupees; paise in the database). Every serviced loan is counted once, in all statuses (closed and written-off
+    loans too: the dashboard reads the open ones).
+
+    Maintained on PostgreSQL in the same transaction as each change of ``loans`` by statement-level triggers with
+    transition tables (migration f7portfolioagg01: one upsert per group per statement); never written by Python.
+    ``dpd_bucket``: 0, 1-30, 31-60, 61-90, 90+; ``score_band``: AA..D of the loan's application, else
+    ``unscored``. Rows whose count falls to zero stay (their number is bounded by the groups)."""
+
+    __tablename__ = "portfolio_positions"
+    institution_id: Mapped[int] = mapped_column(ForeignKey("institutions.id"), primary_key=True)
+    status: Mapped[str] = mapped_column(String(20), primary_key=True)
+    asset_class: Mapped[str] = mapped_column(String(12), primary_key=True)
+    dpd_bucket: Mapped[str] = mapped_column(String(5), primary_key=True)
+    score_band: Mapped[str] = mapped_column(String(8), primary_key=True)
+    loans_count: Mapped[int] = mapped_column(BigInteger, default=0)
+    principal_outstanding_amount: Mapped[Decimal] = mapped_column(Money, default=Decimal("0.00"))
+
+
+class PortfolioDailyFlow(db.Model):
+    """The serviced book's money flows of one institution on one value date (``loan_transactions.value_on``):
+    disbursements and drawdowns (count, rupees) and collections (repayments + prepayments - reversals, rupees).
+    Maintained on PostgreSQL by statement-level triggers on ``loan_transactions`` (migration f7portfolioagg01), so
+    the month- and year-to-date figures read at most 366 rows."""
+
+    __tablename__ = "portfolio_daily_flows"
+    institution_id: Mapped[int] = mapped_column(ForeignKey("institutions.id"), primary_key=True)
+    value_on: Mapped[date] = mapped_column(Date, primary_key=True)
+    disbursed_count: Mapped[int] = mapped_column(BigInteger, default=0)
+    disbursed_amount: Mapped[Decimal] = mapped_column(Money, default=Decimal("0.00"))
+    collected_amount: Mapped[Decimal] = mapped_column(Money, default=Decimal("0.00"))
+
+
+class LedgerDailyBalance(db.Model):
+    """The debits and credits (rupees) posted to one ledger account on one business date (the date of the
+    journal entry). Maintained on PostgreSQL by statement-level triggers on ``postings`` (migration
+    f7portfolioagg01): an account's balance on a date is a sum over its days, not over every posting."""
+
+    __tablename__ = "ledger_daily_balances"
+    account_id: Mapped[int] = mapped_column(ForeignKey("ledger_accounts.id"), primary_key=True)
+    business_date: Mapped[date] = mapped_column(Date, primary_key=True)
+    debit_amount: Mapped[Decimal] = mapped_column(Money, default=Decimal("0.00"))
+    credit_amount: Mapped[Decimal] = mapped_column(Money, default=Decimal("0.00"))
+
+
+class PortfolioApplicationCount(db.Model):
+    """The number of applications of one institution in one status and score band (``""``: not scored).
+    Maintained on PostgreSQL by statement-level triggers on ``loan_applications`` (migration f7portfolioagg01)."""
+
+    __tablename__ = "portfolio_application_counts"
+    institution_id: Mapped[int] = mapped_column(ForeignKey("institutions.id"), primary_key=True)
+    status: Mapped[str] = mapped_column(String(20), primary_key=True)
+    score_band: Mapped[str] = mapped_column(String(8), primary_key=True)
+    applications_count: Mapped[int] = mapped_column(BigInteger, default=0)
+
+
+class PortfolioCustomerCount(db.Model):
+    """The number of customers of one institution. Maintained on PostgreSQL by statement-level triggers on
+    ``customers`` (migration f7portfolioagg01)."""
+
+    __tablename__ = "portfolio_customer_counts"
+    institution_id: Mapped[int] = mapped_column(ForeignKey("institutions.id"), primary_key=True)
+    customers_count: Mapped[int] = mapped_column(BigInteger, default=0)
+
+
+__all__ = ["Export", "LedgerDailyBalance", "PortfolioApplicationCount", "PortfolioCustomerCount",
+           "PortfolioDailyFlow", "PortfolioPosition", "PortfolioSnapshot"]

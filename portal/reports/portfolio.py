@@ -15,6 +15,16 @@ Definitions (amounts in Decimal rupees, ratios in percent with two decimals, hal
 * PAR30/60/90 = principal outstanding of open loans with DPD > 30 / 60 / 90 / AUM (the classic portfolio at risk).
 * distributions (count and principal): by DPD bucket (0, 1-30, 31-60, 61-90, 90+), by RBI asset class, and by
   the score band the borrower's application was scored at ("unscored" when the loan has no scored application).
+
+Two sources, one set of figures (``source``): on PostgreSQL the book, the flows, the ledger balance and the
+customer and application counts are read from aggregate tables kept in the same transaction as every change by
+statement-level triggers (portal/reports/models.py ``PortfolioPosition``, ``PortfolioDailyFlow``,
+``LedgerDailyBalance``, ``PortfolioApplicationCount``, ``PortfolioCustomerCount``; migration f7portfolioagg01), so
+the cost is the number of groups (a few dozen rows, at most 366 days of flows, one row per day with postings for
+the ledger), not the size of the book. Only ``imported_current`` still counts loans (the imported book, not
+serviced: history for the seed 003 score). On SQLite (the embedded ``make run``; no transition tables) the same
+figures are aggregated from the book itself ("live"). tests/reports/test_portfolio_aggregates.py checks that both
+give the same figures.
 """
 from __future__ import annotations
 
@@ -127,33 +137,51 @@ def _dpd_bucket():
                 (Loan.dpd <= 90, literal("61-90")), else_=literal("90+"))
 
 
-def _book_by_class_and_bucket(institution_id: int) -> dict[tuple[str, str], tuple[int, Decimal]]:
-    """``{(asset_class, dpd bucket): (loans, principal)}`` of the open serviced loans (one GROUP BY)."""
-    inner = select(Loan.asset_class.label("asset_class"), _dpd_bucket().label("bucket"),
-                   type_coerce(Loan.principal_outstanding_amount, BigInteger).label("principal")) \
-        .where(_open_loans(institution_id)).subquery()
-    rows = db.session.execute(select(inner.c.asset_class, inner.c.bucket, func.count(),
-                                     func.coalesce(func.sum(inner.c.principal), 0))
-                              .group_by(inner.c.asset_class, inner.c.bucket)).all()
-    return {(cls, bucket): (int(n), rupees(paise)) for cls, bucket, n, paise in rows}
+#: where the figures come from: "aggregates" (the trigger-maintained tables, PostgreSQL only) or "live" (the book)
+SOURCES = ("aggregates", "live")
+
+Cells = dict[tuple[str, str, str], tuple[int, Decimal]]
 
 
-def _book_by_band(institution_id: int) -> dict[str, tuple[int, Decimal]]:
-    """``{score band at application: (loans, principal)}`` of the open serviced loans (one GROUP BY)."""
-    rows = db.session.execute(
-        select(LoanApplication.score_band, func.count(), paise_sum(Loan.principal_outstanding_amount))
-        .select_from(Loan).outerjoin(LoanApplication, LoanApplication.id == Loan.application_id)
-        .where(_open_loans(institution_id)).group_by(LoanApplication.score_band)).all()
-    out: dict[str, tuple[int, Decimal]] = {}
-    for band, n, paise in rows:
-        key = band if band in SCORE_BANDS else "unscored"
-        count, principal = out.get(key, (0, ZERO))
-        out[key] = (count + int(n), principal + rupees(paise))
-    return out
+def default_source() -> str:
+    """"aggregates" on PostgreSQL (the tables are kept by its triggers), "live" elsewhere (SQLite has no
+    transition tables: the migration creates the tables but nothing fills them)."""
+    return "aggregates" if db.session.get_bind().dialect.name == "postgresql" else "live"
 
 
-def _flows(institution_id: int, as_of: date) -> dict[str, Decimal | int]:
-    """Disbursements of the month and year, collections of the month (one aggregate over loan_transactions)."""
+def book_cells(institution_id: int, source: str | None = None) -> Cells:
+    """``{(asset_class, dpd bucket, score band): (loans, principal rupees)}`` of the open serviced loans (status
+    active, overdue or npa), groups with no loans left out. ``source``: see ``SOURCES`` (default
+    ``default_source()``); ValueError for another."""
+    source = source or default_source()
+    if source == "aggregates":
+        from portal.reports.models import PortfolioPosition as P
+
+        rows = db.session.execute(
+            select(P.asset_class, P.dpd_bucket, P.score_band, func.sum(P.loans_count),
+                   paise_sum(P.principal_outstanding_amount))
+            .where(P.institution_id == institution_id, P.status.in_(OPEN_STATUSES))
+            .group_by(P.asset_class, P.dpd_bucket, P.score_band)).all()
+    elif source == "live":
+        band = case((LoanApplication.score_band.in_(SCORE_BANDS[:-1]), LoanApplication.score_band),
+                    else_=literal("unscored"))
+        inner = select(Loan.asset_class.label("asset_class"), _dpd_bucket().label("bucket"), band.label("band"),
+                       type_coerce(Loan.principal_outstanding_amount, BigInteger).label("principal")) \
+            .select_from(Loan).outerjoin(LoanApplication, LoanApplication.id == Loan.application_id) \
+            .where(_open_loans(institution_id)).subquery()
+        rows = db.session.execute(select(inner.c.asset_class, inner.c.bucket, inner.c.band, func.count(),
+                                         func.coalesce(func.sum(inner.c.principal), 0))
+                                  .group_by(inner.c.asset_class, inner.c.bucket, inner.c.band)).all()
+    else:
+        raise ValueError(f"unknown source {source!r}: one of {SOURCES}")
+    return {(cls, bucket, band): (int(n), rupees(paise)) for cls, bucket, band, n, paise in rows if int(n)}
+
+
+def _flows(institution_id: int, as_of: date, source: str | None = None) -> dict[str, Decimal | int]:
+    """Disbursements of the month and year, collections of the month: from the daily flows (at most 366 rows)
+    or, ``source`` "live", one aggregate over loan_transactions."""
+    if (source or default_source()) == "aggregates":
+        return _flows_from_days(institution_id, as_of)
     from portal.servicing.models import LoanTransaction as T
 
     month_start, year_start = as_of.replace(day=1), as_of.replace(month=1, day=1)
@@ -176,10 +204,38 @@ def _flows(institution_id: int, as_of: date) -> dict[str, Decimal | int]:
             "disbursed_mtd": rupees(mtd), "collections_mtd": rupees(collected)}
 
 
-def ledger_principal(institution_id: int, as_of: date) -> Decimal:
+def _flows_from_days(institution_id: int, as_of: date) -> dict[str, Decimal | int]:
+    """``_flows`` from ``portfolio_daily_flows`` (the days of the year up to ``as_of``)."""
+    from portal.reports.models import PortfolioDailyFlow as F
+
+    in_month = F.value_on >= as_of.replace(day=1)
+    row = db.session.execute(
+        select(func.coalesce(func.sum(F.disbursed_count), 0), paise_sum(F.disbursed_amount),
+               func.coalesce(func.sum(case((in_month, F.disbursed_count), else_=0)), 0),
+               paise_sum(case((in_month, type_coerce(F.disbursed_amount, BigInteger)), else_=0)),
+               paise_sum(case((in_month, type_coerce(F.collected_amount, BigInteger)), else_=0)))
+        .where(F.institution_id == institution_id, F.value_on >= as_of.replace(month=1, day=1),
+               F.value_on <= as_of)).one()
+    ytd_n, ytd, mtd_n, mtd, collected = row
+    return {"disbursed_ytd_count": int(ytd_n), "disbursed_ytd": rupees(ytd), "disbursed_mtd_count": int(mtd_n),
+            "disbursed_mtd": rupees(mtd), "collections_mtd": rupees(collected)}
+
+
+def ledger_principal(institution_id: int, as_of: date, source: str | None = None) -> Decimal:
     """The balance (debits - credits, rupees) of the institution's ledger account 1100 (loans: outstanding
-    principal) over the entries dated on or before ``as_of``."""
+    principal) over the entries dated on or before ``as_of``: from the daily balances (one row per day with
+    postings) or, ``source`` "live", from every posting."""
     from portal.ledger.models import Account, JournalEntry, LedgerAccount, Posting
+
+    if (source or default_source()) == "aggregates":
+        from portal.reports.models import LedgerDailyBalance as B
+
+        debit, credit = db.session.execute(
+            select(paise_sum(B.debit_amount), paise_sum(B.credit_amount))
+            .join(LedgerAccount, LedgerAccount.id == B.account_id)
+            .where(LedgerAccount.institution_id == institution_id,
+                   LedgerAccount.code == Account.LOAN_PRINCIPAL.value, B.business_date <= as_of)).one()
+        return rupees(int(debit or 0) - int(credit or 0))
 
     debit, credit = db.session.execute(
         select(paise_sum(Posting.debit_amount), paise_sum(Posting.credit_amount))
@@ -191,36 +247,50 @@ def ledger_principal(institution_id: int, as_of: date) -> Decimal:
     return rupees(int(debit or 0) - int(credit or 0))
 
 
-def _other_figures(institution_id: int, as_of: date) -> dict:
-    """The figures the page showed before the serviced book (customers, applications, the imported book)."""
+def _other_figures(institution_id: int, as_of: date, source: str | None = None) -> dict:
+    """The figures the page showed before the serviced book (customers, applications, the imported book):
+    customers and applications from their counters or, ``source`` "live", counted over the tables."""
     from portal.onboarding.models import Customer
+    from portal.reports.models import PortfolioApplicationCount as A
+    from portal.reports.models import PortfolioCustomerCount as C
 
-    customers = db.session.scalar(select(func.count()).select_from(Customer)
-                                  .where(Customer.institution_id == institution_id)) or 0
-    apps = dict(db.session.execute(select(LoanApplication.status, func.count())
-                                   .where(LoanApplication.institution_id == institution_id)
-                                   .group_by(LoanApplication.status)).all())
-    bands = dict(db.session.execute(select(LoanApplication.score_band, func.count())
-                                    .where(LoanApplication.institution_id == institution_id,
-                                           LoanApplication.score_band.is_not(None))
-                                    .group_by(LoanApplication.score_band)).all())
+    if (source or default_source()) == "aggregates":
+        customers = db.session.scalar(select(C.customers_count).where(C.institution_id == institution_id)) or 0
+        rows = db.session.execute(select(A.status, A.score_band, A.applications_count)
+                                  .where(A.institution_id == institution_id, A.applications_count != 0)).all()
+    else:
+        customers = db.session.scalar(select(func.count()).select_from(Customer)
+                                      .where(Customer.institution_id == institution_id)) or 0
+        rows = db.session.execute(select(LoanApplication.status, LoanApplication.score_band, func.count())
+                                  .where(LoanApplication.institution_id == institution_id)
+                                  .group_by(LoanApplication.status, LoanApplication.score_band)).all()
+    apps: dict[str, int] = {}
+    bands: dict[str, int] = {}
+    for status, band, n in rows:
+        apps[str(status)] = apps.get(str(status), 0) + int(n)
+        if band:
+            bands[band] = bands.get(band, 0) + int(n)
+    # the imported book is history (seed 003), not serviced: counted over its loans (index on end_on)
     imported = db.session.scalar(select(func.count()).select_from(Loan).where(
         Loan.institution_id == institution_id, Loan.serviced.is_(False), Loan.end_on > as_of,
         Loan.status.not_in(("closed", "written_off")))) or 0
-    return {"customers": int(customers), "applications_by_status": {str(k): int(v) for k, v in apps.items()},
+    return {"customers": int(customers), "applications_by_status": apps,
             "applications_by_band": {b: int(bands.get(b, 0)) for b in SCORE_BANDS[:-1]},
             "imported_current": int(imported)}
 
 
-def portfolio_figures(institution_id: int, as_of: date) -> PortfolioFigures:
+def portfolio_figures(institution_id: int, as_of: date, source: str | None = None) -> PortfolioFigures:
     """The portfolio figures of ``institution_id`` as of business date ``as_of``, computed now from the serviced
     book (loan balances, DPD and classes as they are now: pass the current business date for live figures; past
-    dates come from the snapshots of the close of business). Read-only."""
-    cells = _book_by_class_and_bucket(institution_id)
+    dates come from the snapshots of the close of business). ``source``: "aggregates" (the trigger-maintained
+    tables) or "live" (the book itself); default ``default_source()``. Read-only."""
+    source = source or default_source()
+    cells = book_cells(institution_id, source)
     by_bucket = {b: (0, ZERO) for b in DPD_BUCKETS}
     by_class = {c: (0, ZERO) for c in ASSET_CLASSES}
-    for (cls, bucket), (n, principal) in cells.items():
-        for table, key in ((by_bucket, bucket), (by_class, cls)):
+    bands: dict[str, tuple[int, Decimal]] = {}
+    for (cls, bucket, band), (n, principal) in cells.items():
+        for table, key in ((by_bucket, bucket), (by_class, cls), (bands, band)):
             count, amount = table.get(key, (0, ZERO))
             table[key] = (count + n, amount + principal)
     aum = sum((p for _, p in cells.values()), ZERO)
@@ -228,7 +298,6 @@ def portfolio_figures(institution_id: int, as_of: date) -> PortfolioFigures:
     npa = by_class.get("npa", (0, ZERO))[1]
     over = {days: sum((by_bucket[b][1] for b in DPD_BUCKETS[i:]), ZERO)
             for days, i in ((30, 2), (60, 3), (90, 4))}
-    bands = _book_by_band(institution_id)
     return PortfolioFigures(
         as_of=as_of, open_loans=open_loans, aum=aum, npa_principal=npa, npa_ratio=percent(npa, aum),
         par30=percent(over[30], aum), par60=percent(over[60], aum), par90=percent(over[90], aum),
@@ -236,8 +305,9 @@ def portfolio_figures(institution_id: int, as_of: date) -> PortfolioFigures:
         by_class=tuple(Slice(c, ASSET_CLASS_LABELS.get(c, c), *by_class[c]) for c in by_class),
         by_band=tuple(Slice(b, b.capitalize() if b == "unscored" else b, *bands.get(b, (0, ZERO)))
                       for b in SCORE_BANDS),
-        ledger_principal=ledger_principal(institution_id, as_of),
-        **_flows(institution_id, as_of), **_other_figures(institution_id, as_of))
+        ledger_principal=ledger_principal(institution_id, as_of, source),
+        **_flows(institution_id, as_of, source), **_other_figures(institution_id, as_of, source))
 
 
-__all__ = ["DPD_BUCKETS", "PortfolioFigures", "Slice", "ledger_principal", "percent", "portfolio_figures"]
+__all__ = ["DPD_BUCKETS", "SOURCES", "PortfolioFigures", "Slice", "book_cells", "default_source", "ledger_principal",
+           "percent", "portfolio_figures"]

@@ -18,20 +18,24 @@
                       rules with a webhook, sent by ``jobs.alerts.deliver_due_webhooks`` after the commit.
 6. ``snapshot``       the day's portfolio figures (``portal.reports``): one ``portfolio_snapshots`` row per
                       institution and date, written when absent (set-based aggregates, one commit).
-7. ``reminders``      in-app reminders in the notification outbox: EMI due in 3 days, and overdue at DPD 1, 7,
-                      15, 30, 60 and 90; one per loan, reminder and date (NOT EXISTS on the subject).
+7. ``reminders``      reminders in the notification outbox from the institution's templates
+                      (``portal.servicing.reminders``): EMI / credit line minimum due in 3 days (``emi.due``,
+                      ``bill.due``: by the customer's reminder preferences), overdue at DPD 1, 7, 15, 30, 60 and
+                      90 (``emi.overdue``, legal: always); one row per loan, event, date and channel (a unique
+                      dedupe key: ``INSERT ... ON CONFLICT DO NOTHING``); then one job on ``notifications`` sends
+                      the date's SMS/email rows (``jobs.notifications.send_cob_reminders``).
 8. ``advance_date``   the business date moves to the next day (only if it is still the run's date).
 
 Speed, idempotency and resumption
 ---------------------------------
 * Every step is set-based SQL (``INSERT ... SELECT``, ``UPDATE ... FROM``) over a range of ids: ``chunk_size``
   loan ids (customer ids for the borrower-wide classification), never one ORM object per loan. The SQL runs on
-  PostgreSQL and on SQLite (the embedded database of ``make run``): the only dialect difference is date
-  arithmetic (``_days``) and row locks.
+  PostgreSQL and on SQLite (the embedded database of ``make run``): the only dialect differences are date
+  arithmetic (``_days``), row locks and the reminders' bulk insert (``unnest`` arrays on PostgreSQL).
 * Each chunk commits together with the step's cursor in ``CobRun.steps``, so a worker killed at any moment
   resumes at the first chunk that was not committed. Every statement is also idempotent per business date on
   its own (one accrual per loan and date, periods roll only where ``next_due_on <= date``, the class is
-  recomputed from the DPD, reminders are written where none exists, journal entries are unique by reference),
+  recomputed from the DPD, reminders are unique by their dedupe key, journal entries are unique by reference),
   and a run that is done does nothing the second time.
 * One runner per institution at a time: a PostgreSQL advisory lock held on a connection of its own for the
   whole run; it dies with the worker. A second runner (a double enqueue) returns at once without work.
@@ -58,8 +62,9 @@ from sqlalchemy.exc import IntegrityError
 from portal.business_date import BusinessDate, set_business_date
 from portal.errors import DomainError
 from portal.extensions import db
-from portal.money import format_inr, from_paise
+from portal.money import from_paise
 from portal.servicing.models import CobRun
+from portal.servicing.reminders import DUE_SOON_DAYS, OVERDUE_REMINDER_DPD
 
 log = logging.getLogger(__name__)
 
@@ -71,10 +76,8 @@ STEP_LABELS = {"accrual": "Interest accrual", "billing": "Credit line billing", 
 #: loan ids (or customer ids) per chunk: one transaction each
 CHUNK_SIZE = 50_000
 OPEN_STATUSES = ("active", "overdue", "npa")
-DUE_SOON_DAYS = 3
 #: at most this many periods rolled per loan in one due marking (a 10-year monthly loan has 120)
 MAX_ROLLS = 1200
-OVERDUE_REMINDER_DPD = (1, 7, 15, 30, 60, 90)
 #: first key of the PostgreSQL advisory lock (the second is the institution id)
 LOCK_KEY = 5_001
 ASSET_CLASSES = ("standard", "sma_0", "sma_1", "sma_2", "npa")
@@ -137,6 +140,7 @@ class _Ctx:
     chunk_size: int
     pg: bool
     started: float = 0.0  # perf_counter() when this attempt began (for finished_at)
+    reminder_writer: object | None = None  # the reminders step's ReminderWriter (templates compiled once)
 
     def days(self, later: str, earlier: str) -> str:
         """SQL for the whole days from date expression ``earlier`` to ``later``."""
@@ -730,76 +734,80 @@ def step_snapshot(ctx: _Ctx) -> None:
 
 
 def _reminders_chunk(ctx: _Ctx, lo: int, hi: int) -> int:
-    """In-app reminders for loans [lo, hi): EMI (or credit line bill) due in DUE_SOON_DAYS days, and overdue at
-    the DPD of OVERDUE_REMINDER_DPD; written only where the same reminder (customer, event, subject) is absent."""
-    from portal.notifications.models import Notification
+    """Reminders for the loans [lo, hi) (``portal.servicing.reminders``): ``emi.due`` (term loan EMI due in
+    DUE_SOON_DAYS days), ``bill.due`` (credit line minimum due in DUE_SOON_DAYS days), ``emi.overdue`` at the DPD
+    of OVERDUE_REMINDER_DPD; one row per channel, written in one bulk insert that skips the dedupe keys already
+    written. The customers' ``reminders`` preferences come from one query. Returns the rows inserted."""
+    from portal.servicing.reminders import DUE_EVENTS, Due, ReminderWriter
 
+    writer = ctx.reminder_writer or ReminderWriter(ctx.institution_id)
     soon = ctx.on + timedelta(days=DUE_SOON_DAYS)
-    params = ctx.params(lo=lo, hi=hi, soon=soon, soon_suffix=f": EMI due {soon:%d %b %Y}",
-                        bill_suffix=f": minimum due {soon:%d %b %Y}",
-                        overdue_suffix=f" ({ctx.on:%d %b %Y})")
-    subject_soon = "'Loan ' || CAST(l.id AS TEXT) || :soon_suffix"
-    subject_bill = "'Loan ' || CAST(l.id AS TEXT) || :bill_suffix"
-    subject_overdue = "'Loan ' || CAST(l.id AS TEXT) || ': overdue, day ' || CAST(l.dpd AS TEXT) || :overdue_suffix"
-
-    def absent(event: str, subject: str) -> str:
-        return (f"NOT EXISTS (SELECT 1 FROM notifications n WHERE n.customer_id = l.customer_id "
-                f"AND n.event = '{event}' AND n.subject = {subject})")
+    params = ctx.params(lo=lo, hi=hi, soon=soon)
+    person = ("l.id, l.customer_id, c.user_id, c.first_name, c.last_name, c.phone_number, "
+              "COALESCE(c.email, u.email) AS email")
 
     def loans_of_chunk(join: str = "") -> str:
-        return (f"FROM loans l JOIN customers c ON c.id = l.customer_id {join} "
-                f"WHERE {ctx.scope('l')} AND l.id >= :lo AND l.id < :hi")
+        return (f"FROM loans l JOIN customers c ON c.id = l.customer_id LEFT JOIN users u ON u.id = c.user_id "
+                f"{join} WHERE {ctx.scope('l')} AND l.id >= :lo AND l.id < :hi")
 
-    rows = []
-    for r in _exec(f"""
-            SELECT l.id, l.customer_id, c.user_id, c.phone_number,
-                   i.installment_amount - i.principal_paid_amount - i.interest_paid_amount AS due
+    def due(event: str, r, on: date, **context) -> Due:
+        return Due(event=event, loan_id=r.id, customer_id=r.customer_id, user_id=r.user_id,
+                   name=f"{r.first_name or ''} {r.last_name or ''}".strip(), phone=r.phone_number, email=r.email,
+                   on=on, context={"loan_id": r.id, **context})
+
+    dues = [due("emi.due", r, soon, emi_amount=from_paise(int(r.due)), due_on=soon) for r in _exec(f"""
+            SELECT {person}, i.installment_amount - i.principal_paid_amount - i.interest_paid_amount AS due
             {loans_of_chunk('JOIN installments i ON i.loan_id = l.id AND i.due_on = l.next_due_on')}
-              AND l.kind = 'term_loan' AND l.next_due_on = :soon AND {_UNPAID_ROW}
-              AND {absent('loan.emi_due_soon', subject_soon)}""", params):
-        rows.append(_note(ctx, r, "loan.emi_due_soon", f"Loan {r.id}: EMI due {soon:%d %b %Y}",
-                          f"Your EMI of {format_inr(from_paise(int(r.due)))} on loan {r.id} is due on "
-                          f"{soon:%d %b %Y}. Pay it from My loans before the due date."))
-    for r in _exec(f"""
-            SELECT l.id, l.customer_id, c.user_id, c.phone_number,
-                   SUM(s.minimum_due_amount - s.paid_amount) AS due
+              AND l.kind = 'term_loan' AND l.next_due_on = :soon AND {_UNPAID_ROW}""", params)]
+    dues += [due("bill.due", r, soon, minimum_due=from_paise(int(r.due)), due_on=soon) for r in _exec(f"""
+            SELECT {person}, SUM(s.minimum_due_amount - s.paid_amount) AS due
             {loans_of_chunk('JOIN billing_statements s ON s.loan_id = l.id')}
               AND l.kind = 'credit_line' AND s.due_on = :soon AND s.paid_amount < s.minimum_due_amount
-              AND {absent('loan.bill_due_soon', subject_bill)}
-            GROUP BY l.id, l.customer_id, c.user_id, c.phone_number""", params):
-        rows.append(_note(ctx, r, "loan.bill_due_soon", f"Loan {r.id}: minimum due {soon:%d %b %Y}",
-                          f"The minimum due of {format_inr(from_paise(int(r.due)))} on your credit line {r.id} "
-                          f"is due on {soon:%d %b %Y}."))
+            GROUP BY l.id, l.customer_id, c.user_id, c.first_name, c.last_name, c.phone_number, c.email,
+                     u.email""", params)]
     dpds = ", ".join(str(n) for n in OVERDUE_REMINDER_DPD)
-    for r in _exec(f"""
-            SELECT l.id, l.customer_id, c.user_id, c.phone_number, l.dpd,
+    dues += [due("emi.overdue", r, ctx.on, dpd=int(r.dpd), overdue_amount=from_paise(int(r.due or 0)))
+             for r in _exec(f"""
+            SELECT {person}, l.dpd,
                    CASE WHEN l.kind = 'credit_line'
                         THEN (SELECT SUM(s.minimum_due_amount - s.paid_amount) FROM billing_statements s
                               WHERE s.loan_id = l.id AND s.due_on <= :d AND s.paid_amount < s.minimum_due_amount)
                         ELSE (SELECT SUM(i.installment_amount - i.principal_paid_amount - i.interest_paid_amount)
                               FROM installments i WHERE i.loan_id = l.id AND i.due_on <= :d AND {_UNPAID_ROW})
                    END AS due
-            {loans_of_chunk()} AND l.dpd IN ({dpds}) AND {absent('loan.overdue', subject_overdue)}""", params):
-        days = "day" if r.dpd == 1 else "days"
-        rows.append(_note(ctx, r, "loan.overdue", f"Loan {r.id}: overdue, day {r.dpd} ({ctx.on:%d %b %Y})",
-                          f"Your loan {r.id} is {r.dpd} {days} overdue: {format_inr(from_paise(int(r.due or 0)))} "
-                          f"is unpaid. Please pay it from My loans as soon as you can; late payments are reported "
-                          f"to credit bureaus."))
-    if rows:
-        db.session.execute(insert(Notification), rows)
-    return len(rows)
-
-
-def _note(ctx: _Ctx, r, event: str, subject: str, body: str) -> dict:
-    return {"user_id": r.user_id, "customer_id": r.customer_id, "channel": "in_app", "recipient": r.phone_number,
-            "event": event, "subject": subject, "body": body, "status": "sent", "attempts": 0,
-            "created_at": ctx.now, "sent_at": ctx.now}
+            {loans_of_chunk()} AND l.dpd IN ({dpds})""", params)]
+    preferences: dict[tuple[int, str], bool] = {}
+    if any(d.user_id is not None and d.event in DUE_EVENTS for d in dues):
+        # the stored reminder choices of the chunk's borrowers with a login (absent rows: the defaults)
+        preferences = {(r.user_id, r.channel): bool(r.enabled) for r in _exec(f"""
+            SELECT DISTINCT p.user_id, p.channel, p.enabled
+            FROM loans l JOIN customers c ON c.id = l.customer_id
+            JOIN notification_preferences p ON p.user_id = c.user_id AND p.category = 'reminders'
+            WHERE {ctx.scope('l')} AND l.id >= :lo AND l.id < :hi""", params)}
+    now = ctx.now + timedelta(seconds=time.perf_counter() - ctx.started)  # this chunk's moment (the run's clock)
+    return writer.write(dues, preferences, now=now)
 
 
 def step_reminders(ctx: _Ctx) -> None:
+    """Reminders of the business date, chunk by chunk over loan ids (``_reminders_chunk``), with the
+    institution's published templates loaded once for the step. Then ONE job
+    ``jobs.notifications.send_cob_reminders(institution, date)`` is queued on ``notifications`` (after the
+    commit) when SMS/email reminders of the date are pending (this run's, or a crashed run's). Count: outbox rows
+    written (all channels)."""
+    from portal.queue import enqueue_after_commit
+    from portal.servicing.reminders import SEND_JOB, ReminderWriter, pending_reminders
+
     timer = _begin(ctx, "reminders")
+    ctx.reminder_writer = ReminderWriter(ctx.institution_id)
     _chunks(ctx, "reminders", "loans", "id", lambda lo, hi: _reminders_chunk(ctx, lo, hi), timer)
-    _finish_step(ctx, "reminders", timer)
+    detail = None
+    if pending_reminders(ctx.institution_id, ctx.on):
+        enqueue_after_commit(SEND_JOB, ctx.institution_id, ctx.on.isoformat(), queue="notifications")
+        detail = {"send_job": True}
+    failures = {f"{event}/{channel}": n for (event, channel), n in ctx.reminder_writer.templates.failures.items()}
+    if failures:
+        detail = {**(detail or {}), "template_failures": failures}
+    _finish_step(ctx, "reminders", timer, **({"detail": detail} if detail else {}))
 
 
 # ------------------------------------------------------------------------------------------------ 8. next date

@@ -21,17 +21,19 @@ LOCUSTFILE = Path(__file__).with_name("locustfile.py")
 PAGES = ("officer review queue", "application review screen", "customer loan page", "portfolio dashboard")
 
 
-def run_locust(host: str, targets: str, *, users: int = 16, duration: int = 60, wait: str = "0.5,2") -> dict:
+def run_locust(host: str, targets: str, *, users: int = 16, duration: int = 60, wait: str = "0.5,2",
+               classes: tuple[str, ...] = ()) -> dict:
     """Run locust headless (``users`` users spawned at once, ``duration`` seconds, statistics reset once all
     users are spawned) against ``host``; returns ``{name: {"requests", "failures", "p50", "p95", "rps"}}`` in
-    milliseconds and requests per second, with the ``"Aggregated"`` line and the logins too."""
+    milliseconds and requests per second, with the ``"Aggregated"`` line and the logins too. ``classes``: only
+    these user classes of the locustfile (``Officer``, ``Customer``, ``Admin``; default all, by weight)."""
     with tempfile.TemporaryDirectory(prefix="locust-") as tmp:
         prefix = os.path.join(tmp, "run")
         env = {**os.environ, "LOADTEST_TARGETS": targets, "LOADTEST_WAIT": wait}
         locust = Path(sys.executable).with_name("locust")
         command = [str(locust), "-f", str(LOCUSTFILE), "--headless", "--host", host, "-u", str(users),
                    "-r", str(users), "-t", f"{duration}s", "--csv", prefix, "--reset-stats", "--only-summary",
-                   "--loglevel", "WARNING", "--stop-timeout", "5"]
+                   "--loglevel", "WARNING", "--stop-timeout", "5", *classes]
         done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=duration + 120)
         stats = Path(prefix + "_stats.csv")
         if not stats.is_file():
@@ -71,8 +73,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--users", type=int, default=16)
     parser.add_argument("--duration", type=int, default=60)
     parser.add_argument("--wait", default="0.5,2", help="think time between pages, 'min,max' seconds")
+    parser.add_argument("--classes", default="", help="only these user classes, e.g. Officer,Customer")
     args = parser.parse_args(argv)
-    report(run_locust(args.host, args.targets, users=args.users, duration=args.duration, wait=args.wait))
+    report(run_locust(args.host, args.targets, users=args.users, duration=args.duration, wait=args.wait,
+                      classes=tuple(c for c in args.classes.split(",") if c)))
     return 0
 
 

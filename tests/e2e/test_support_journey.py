@@ -1,12 +1,14 @@
 """Issue 6 item 4 in a real browser: a customer opens a ticket from the Help link (with a PDF attached), the
 support role finds it in the queue, claims and answers it; the customer sees the unread badge on Help, reads
-the reply in the thread and answers in the same thread."""
+the reply in the thread (it also went by email) and answers in the same thread."""
 from __future__ import annotations
 
 import re
 
 from playwright.sync_api import expect
+from sqlalchemy import select
 
+from portal.notifications.models import Notification
 from tests.e2e.support import DESKTOP, sign_in, sign_out
 from tests.factories import make_customer, make_staff
 
@@ -19,7 +21,8 @@ def test_customer_opens_ticket_support_replies_customer_sees_reply(db, new_page,
     app.config["UPLOAD_DIR"], previous = str(tmp_path / "uploads"), app.config.get("UPLOAD_DIR")
     try:
         make_staff("support", email=SUPPORT[0], password=SUPPORT[1])
-        make_customer(phone=CUSTOMER[0], password=CUSTOMER[1], first_name="Asha", last_name="Rao")
+        customer = make_customer(phone=CUSTOMER[0], password=CUSTOMER[1], first_name="Asha", last_name="Rao")
+        customer.email = "asha@example.test"
         db.session.commit()
         receipt = tmp_path / "receipt.pdf"
         receipt.write_bytes(PDF)
@@ -58,6 +61,12 @@ def test_customer_opens_ticket_support_replies_customer_sees_reply(db, new_page,
         page.get_by_role("button", name="Send reply").click()
         expect(page.get_by_test_id("ticket-status")).to_have_text("Waiting on customer")
         sign_out(page)
+        # the reply went out as the templated event ticket.reply: in the portal and by email (sent: the outbox)
+        db.session.expire_all()
+        sent = db.session.execute(select(Notification.channel, Notification.status, Notification.recipient)
+                                  .where(Notification.event == "ticket.reply").order_by(Notification.id)).all()
+        assert [tuple(row) for row in sent] == [("in_app", "sent", CUSTOMER[0]),
+                                                ("email", "sent", "asha@example.test")]
 
         # --- the customer sees the unread badge, reads the reply and answers in the same thread
         sign_in(page, *CUSTOMER, lands_on="/me")

@@ -350,3 +350,91 @@ def test_expire_offers_command(app, db, clock):
     result = runner.invoke(args=["expire-offers", "--as-of", (clock.now() + timedelta(days=8)).isoformat()])
     assert result.exit_code == 0 and "expired 1 offer" in result.output
     assert "expired 0 offers" in runner.invoke(args=["expire-offers"]).output
+
+
+# ---- the review queue's counts and its partial index (load test: work independent of the book size) -------
+def _book_of_decided_applications(n: int, clock) -> int:
+    """``n`` disbursed applications and 40 waiting for a decision (10 of each open status) of one customer,
+    inserted in bulk, then ANALYZE: a book where the planner must pick an index to stay off the decided rows.
+    Returns the institution id."""
+    from sqlalchemy import text
+
+    from portal.extensions import db as database
+
+    app = eligible(clock)
+    database.session.execute(text("""
+        INSERT INTO loan_applications (institution_id, customer_id, product_id, amount, tenure, interest_rate,
+                                       status)
+        SELECT :inst, :customer, :product, 25000000, 24, 140000,
+               CASE WHEN g <= :n THEN 'disbursed'
+                    ELSE (ARRAY['submitted', 'scored', 'in_review', 'escalated'])[1 + g % 4] END
+        FROM generate_series(1, :n + 40) g"""),
+        {"inst": app.institution_id, "customer": app.customer_id, "product": app.product_id, "n": n})
+    database.session.commit()
+    database.session.execute(text("ANALYZE loan_applications"))
+    return app.institution_id
+
+
+def _plan(statement) -> str:
+    """PostgreSQL's plan of ``statement`` (literal values, as the planner sees the bound ones)."""
+    from sqlalchemy import text
+
+    from portal.extensions import db as database
+
+    sql = str(statement.compile(dialect=database.engine.dialect, compile_kwargs={"literal_binds": True}))
+    return "\n".join(database.session.execute(text("EXPLAIN " + sql)).scalars())
+
+
+def test_status_counts_are_the_open_queue_only(db, clock):
+    from portal.lending.queries import status_counts
+
+    officer, risk = make_staff("loan_officer"), make_staff("risk_officer")
+    apps = [eligible(clock) for _ in range(7)]
+    services.start_review(apps[1], actor=officer, clock=clock)
+    review.escalate_application(apps[2], reason="Large amount for a first loan.", actor=officer, clock=clock)
+    review.request_information(apps[3], question="Which employer?", actor=officer, clock=clock)
+    services.reject_application(apps[4], actor=officer, clock=clock, note="no", reason_code="policy")
+    services.approve_application(apps[5], actor=risk, clock=clock)
+    apps[6].status = S.SUBMITTED.value  # submitted, not scored yet (scoring is synchronous in the services)
+    db.session.commit()
+    assert [a.status for a in apps] == ["scored", "in_review", "escalated", "info_requested", "rejected", "offered",
+                                        "submitted"]
+    counts = dict(db.session.execute(status_counts(apps[0].institution_id)).all())
+    # waiting for the customer (info_requested, offered) and decided (rejected) are not counted here
+    assert counts == {"submitted": 1, "scored": 1, "in_review": 1, "escalated": 1}
+    assert dict(db.session.execute(status_counts(apps[0].institution_id + 1000)).all()) == {}
+
+
+def test_open_queue_index_exists_after_migrations_with_the_open_statuses(db):
+    """The schema of the ``db`` fixture is built by the migrations (tests/conftest.py)."""
+    import re
+
+    from sqlalchemy import text
+
+    from portal.lending.states import OPEN_FOR_REVIEW
+
+    indexdef = db.session.execute(text(
+        "SELECT indexdef FROM pg_indexes WHERE tablename = 'loan_applications' "
+        "AND indexname = 'ix_loan_applications_open_queue'")).scalar_one()
+    assert "(institution_id, id)" in indexdef and " WHERE " in indexdef, indexdef
+    predicate = indexdef.split(" WHERE ", 1)[1]
+    assert set(re.findall(r"'(\w+)'", predicate)) == {s.value for s in OPEN_FOR_REVIEW}, indexdef
+
+
+def test_the_default_queue_reads_only_open_applications_from_an_index(db, clock):
+    """First page, total and status counts of the default view on a book of 20,000 decided applications: each
+    reads an index bounded to the open statuses (the partial index, or the status prefix of
+    ix_loan_applications_queue), never a sequential scan or a walk of the decided rows (a status Filter)."""
+    from sqlalchemy import func
+
+    from portal.lending import queries
+
+    inst = _book_of_decided_applications(20_000, clock)
+    base = queries.review_queue(inst)  # the default view: waiting for a decision, oldest first
+    first_page = _plan(queries.keyset_page(base, sort="oldest", after=None, size=25))
+    assert "ix_loan_applications_open_queue" in first_page and "Sort" not in first_page, first_page
+    assert "ix_loan_applications_open_queue" in _plan(queries.keyset_page(base, sort="oldest", after=":40", size=25))
+    assert "ix_loan_applications_open_queue" in _plan(select(func.count()).select_from(base.subquery()))
+    counts = _plan(queries.status_counts(inst))
+    assert "Seq Scan" not in counts and "Filter" not in counts and "Index" in counts, counts
+    assert sum(dict(db.session.execute(queries.status_counts(inst)).all()).values()) == 40 + 1  # + the scored one

@@ -34,9 +34,9 @@ def _customer_with_email(db, email="asha@example.test"):
 
 def test_defaults_are_seeded_once_for_every_event_and_channel(db):
     expected = sum(len(spec.channels) for spec in EVENTS.values())
-    assert len(EVENTS) == 18
+    assert len(EVENTS) == 19
     assert {"offer.expired", "payment.received", "payment.failed", "kyc.document_approved",
-            "kyc.document_rejected"} <= set(EVENTS)
+            "kyc.document_rejected", "bill.due"} <= set(EVENTS)
     assert _count(db, NotificationTemplate) == expected == _count(db, NotificationTemplateVersion)
     institution_id = db.session.scalar(select(Institution.id))
     assert ensure_default_templates(institution_id) == 0  # idempotent

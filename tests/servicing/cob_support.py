@@ -111,7 +111,8 @@ def snapshot(institution_id: int) -> dict:
                              for part in entry.reference.split(":"))
         entries.append((reference, entry.kind, entry.business_date, lines))
     customers = sorted({loan.customer_id for loan in loans})
-    notes = sorted((n.event, _mask(n.subject, pos), _mask(n.body, pos), n.channel, n.status)
+    notes = sorted((n.event, _mask(n.subject, pos) or "", _mask(n.body, pos), n.channel, n.status,
+                    _mask_key(n.dedupe_key, pos))
                    for n in db.session.scalars(select(Notification).where(Notification.customer_id.in_(customers))))
     return {
         "loans": [tuple(getattr(loan, f) for f in fields) for loan in loans],
@@ -133,3 +134,11 @@ def _mask(text: str | None, pos: dict[int, int]) -> str | None:
         text = text.replace(f"loan {loan_id}", f"loan #{pos[loan_id]}").replace(f"Loan {loan_id}",
                                                                                f"Loan #{pos[loan_id]}")
     return text
+
+
+def _mask_key(key: str | None, pos: dict[int, int]) -> str:
+    """A reminder's dedupe key ("emi.due:<loan id>:<date>:<channel>") with the loan id replaced by its position."""
+    if not key:
+        return ""
+    event, loan_id, rest = key.split(":", 2)
+    return f"{event}:#{pos.get(int(loan_id), loan_id)}:{rest}"

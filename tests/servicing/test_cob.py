@@ -331,26 +331,37 @@ def test_reminders_are_written_once_per_loan_and_date(db):
     db.session.commit()
     close(db, inst)
     notes = db.session.scalars(select(Notification).order_by(Notification.id)).all()
-    assert [(n.event, n.subject) for n in notes] == [("loan.emi_due_soon", f"Loan {soon.id}: EMI due 26 Nov 2026")]
-    assert notes[0].user_id == borrower.user_id and notes[0].channel == "in_app" and "Rs 8,884.88" in notes[0].body
+    # in the portal and by SMS (no email address); the SMS is sent by the reminders job after the step
+    assert [(n.event, n.channel, n.subject, n.dedupe_key) for n in notes] == [
+        ("emi.due", "in_app", f"Loan {soon.id}: EMI due 26 Nov 2026", f"emi.due:{soon.id}:2026-11-26:in_app"),
+        ("emi.due", "sms", None, f"emi.due:{soon.id}:2026-11-26:sms")]
+    assert notes[0].user_id == borrower.user_id and "Rs 8,884.88" in notes[0].body
+    assert notes[1].recipient == f"+91{borrower.phone_number}" and "Rs 8,884.88" in notes[1].body
+    assert [n.status for n in notes] == ["sent", "sent"]
 
     close(db, inst)  # 24 Nov: day 1 overdue
     for _ in range(6):  # to 30 Nov: day 7
         close(db, inst)
-    overdue = db.session.scalars(select(Notification.subject).where(
-        Notification.event == "loan.overdue", Notification.subject.like(f"Loan {late.id}:%"))
-        .order_by(Notification.id)).all()
-    assert overdue == [f"Loan {late.id}: overdue, day 1 (24 Nov 2026)", f"Loan {late.id}: overdue, day 7 (30 Nov 2026)"]
+    overdue = db.session.execute(select(Notification.subject, Notification.dedupe_key).where(
+        Notification.event == "emi.overdue", Notification.channel == "in_app",
+        Notification.dedupe_key.like(f"emi.overdue:{late.id}:%")).order_by(Notification.id)).all()
+    assert overdue == [(f"Loan {late.id} is 1 day overdue", f"emi.overdue:{late.id}:2026-11-24:in_app"),
+                       (f"Loan {late.id} is 7 days overdue", f"emi.overdue:{late.id}:2026-11-30:in_app")]
 
     # the reminders step again for a date already reminded: nothing new
     count = db.session.scalar(select(func.count(Notification.id)))
     run = db.session.scalar(select(CobRun).where(CobRun.business_date == date(2026, 11, 30)))
     steps = [dict(s) for s in run.steps]
-    steps[4].update(status="pending", cursor=None, count=0)
+    [reminders] = [s for s in steps if s["name"] == "reminders"]
+    reminders.update(status="pending", cursor=None, count=0)
     run.steps, run.status = steps, "running"
     db.session.commit()
     cob.run_close_of_business(inst, date(2026, 11, 30), now=cob_now(), requested_by="test")
     db.session.commit()
+    db.session.expire_all()
+    run = db.session.scalar(select(CobRun).where(CobRun.business_date == date(2026, 11, 30)))
+    rerun = next(s for s in run.steps if s["name"] == "reminders")
+    assert rerun["status"] == "done" and rerun["count"] == 0  # the step really ran again, and wrote nothing
     assert db.session.scalar(select(func.count(Notification.id))) == count
 
 

@@ -272,3 +272,40 @@ def test_a_counter_offer_that_still_fails_is_refused_next_to_its_terms(client, d
     assert r.status_code == 422 and "Too much of the salary goes to EMIs" in html and 'value="240000' in html
     db.session.expire_all()
     assert app.status == "scored" and not app.offers
+
+
+def queue_counts(html: str) -> dict[str, int]:
+    """{status: count} of the queue page's counts line."""
+    block = html.split('id="queue-counts"', 1)[1].split("</div>", 1)[0]
+    return {s: int(n) for s, n in re.findall(r'data-status="(\w+)">[\w ]+ <strong>(\d+)</strong>', block)}
+
+
+def test_queue_counts_are_the_open_statuses_and_decided_ones_are_the_funnels(client, db, login_as, clock,
+                                                                            stranger):
+    officer, risk = make_staff("loan_officer"), make_staff("risk_officer")
+    apps = [apply(clock) for _ in range(6)]  # scored
+    services.start_review(apps[1], actor=officer, clock=clock)
+    review.escalate_application(apps[2], reason="Large amount for a first loan.", actor=officer, clock=clock)
+    review.request_information(apps[3], question="Which employer?", actor=officer, clock=clock)
+    services.reject_application(apps[4], actor=officer, clock=clock, note="no", reason_code="policy")
+    services.approve_application(apps[5], actor=risk, clock=clock)
+    db.session.commit()
+    login_as(officer)
+    html = client.get("/staff/applications").get_data(as_text=True)
+    assert queue_counts(html) == {"submitted": 0, "scored": 1, "in_review": 1, "escalated": 1}
+    assert "3 applications" in html
+    for decided in ("rejected", "offered", "disbursed", "info requested"):  # not counted on the queue page
+        assert f"{decided} <strong>" not in html, decided
+    assert 'id="funnel-link"' not in html  # a loan officer has no reports
+    assert 'href="/staff/applications?status=waiting"' in html
+    # each count links to the queue filtered by its status
+    assert 'href="/staff/applications?status=escalated"' in html
+    assert queue_ids(client.get("/staff/applications?status=escalated").get_data(as_text=True)) == [apps[2].id]
+    login_as(risk)
+    html = client.get("/staff/applications").get_data(as_text=True)
+    assert queue_counts(html)["escalated"] == 1
+    assert '<a href="/admin/reports/funnel" id="funnel-link">' in html
+    assert client.get("/admin/reports/funnel").status_code == 200
+    login_as(stranger)  # another institution's risk officer counts none of these
+    assert queue_counts(client.get("/staff/applications").get_data(as_text=True)) == {
+        "submitted": 0, "scored": 0, "in_review": 0, "escalated": 0}
