@@ -174,6 +174,22 @@ def bench_database(count: int, seed: int) -> None:
 COB_DATE = date(2026, 11, 23)
 
 
+def _run_timed_steps(conn, steps: list[tuple[str, str]], params: dict) -> dict[str, float]:
+    """Run each named SQL seeding step (one commit each), then VACUUM ANALYZE; returns seconds per step."""
+    from sqlalchemy import text
+
+    timings = {}
+    for name, sql in steps:
+        started = time.perf_counter()
+        conn.execute(text(sql), params)
+        conn.commit()
+        timings[name] = time.perf_counter() - started
+    started = time.perf_counter()
+    conn.execution_options(isolation_level="AUTOCOMMIT").execute(text("VACUUM ANALYZE"))
+    timings["vacuum analyze"] = time.perf_counter() - started
+    return timings
+
+
 def _seed_cob_book(conn, institution_id: int, loans: int, product_id: int | None = None) -> dict:
     """Fill the throw-away database with ``loans`` serviced 12-month term loans (SQL generate_series, no ORM):
     4 in 5 borrowers have one loan, 1 in 5 two; disbursed 1-330 days before the business date; 12 schedule
@@ -182,7 +198,6 @@ def _seed_cob_book(conn, institution_id: int, loans: int, product_id: int | None
     so the book has SMA and NPA loans. Loan balances and periods are as the close of the previous day left
     them. The opening balances are not posted to the ledger (the close of business does not read it).
     ``product_id``: the loans' product (None for the close-of-business bench, as before)."""
-    from sqlalchemy import text
 
     customers = max(1, loans * 4 // 5)
     params = {"inst": institution_id, "n": loans, "c": customers, "d0": COB_DATE, "prod": product_id}
@@ -261,16 +276,7 @@ def _seed_cob_book(conn, institution_id: int, loans: int, product_id: int | None
             SELECT setval('customers_id_seq', (SELECT MAX(id) FROM customers)),
                    setval('loans_id_seq', (SELECT MAX(id) FROM loans))"""),
     ]
-    timings = {}
-    for name, sql in steps:
-        started = time.perf_counter()
-        conn.execute(text(sql), params)
-        conn.commit()
-        timings[name] = time.perf_counter() - started
-    started = time.perf_counter()
-    conn.execution_options(isolation_level="AUTOCOMMIT").execute(text("VACUUM ANALYZE"))
-    timings["vacuum analyze"] = time.perf_counter() - started
-    return timings
+    return _run_timed_steps(conn, steps, params)
 
 
 def _orm_loop(count: int, on: date) -> float:
@@ -595,7 +601,6 @@ def _seed_load_extras(conn, institution_id: int, product_id: int, loans: int) ->
     """On top of ``_seed_cob_book``: the application each loan came from (status disbursed, scored in a band,
     ``loans.application_id`` set) and ``LOAD_OPEN_APPLICATIONS`` applications waiting for a decision (submitted,
     scored, in review, escalated; SLA due in the next days), by customers of the book."""
-    from sqlalchemy import text
 
     customers = max(1, loans * 4 // 5)
     params = {"inst": institution_id, "prod": product_id, "n": loans, "c": customers, "k": LOAD_OPEN_APPLICATIONS,
@@ -622,16 +627,7 @@ def _seed_load_extras(conn, institution_id: int, product_id: int, loans: int) ->
             FROM generate_series(1, :k) g"""),
         ("sequences", "SELECT setval('loan_applications_id_seq', (SELECT MAX(id) FROM loan_applications))"),
     ]
-    timings = {}
-    for name, sql in steps:
-        started = time.perf_counter()
-        conn.execute(text(sql), params)
-        conn.commit()
-        timings[name] = time.perf_counter() - started
-    started = time.perf_counter()
-    conn.execution_options(isolation_level="AUTOCOMMIT").execute(text("VACUUM ANALYZE"))
-    timings["vacuum analyze"] = time.perf_counter() - started
-    return timings
+    return _run_timed_steps(conn, steps, params)
 
 
 def _load_accounts(institution_id: int, loans: int) -> dict:

@@ -19,21 +19,10 @@ from portal.extensions import db as _db
 from portal.reports import exports
 from portal.reports.models import Export
 from tests.conftest import post_form
-from tests.factories import make_customer, make_disbursed_loan, make_staff
+from tests.factories import make_staff
 
-
-@pytest.fixture(autouse=True)
-def upload_dir(app, tmp_path, monkeypatch):
-    monkeypatch.setitem(app.config, "UPLOAD_DIR", str(tmp_path))
-    return tmp_path
-
-
-@pytest.fixture
-def book(db, clock):
-    loans = [make_disbursed_loan(clock, amount=amount, customer=make_customer(salary="150000", phone=phone))
-             for amount, phone in (("100000", "9812345610"), ("250000.50", "9876543210"), ("75000", "9700000001"))]
-    db.session.commit()
-    return loans
+# every test writes its export files to its own folder (tests/reports/conftest.py)
+pytestmark = pytest.mark.usefixtures("upload_dir")
 
 
 @contextmanager

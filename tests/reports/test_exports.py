@@ -20,25 +20,14 @@ from portal.lending.models import Loan
 from portal.reports import exports
 from portal.reports.models import Export
 from tests.conftest import post_form
-from tests.factories import make_customer, make_disbursed_loan, make_staff
+from tests.factories import make_staff
 
 HEADER = ["Loan ID", "Customer", "Phone", "Product", "Status", "Asset class", "DPD", "Disbursed on", "Loan amount",
           "Principal outstanding", "Interest receivable"]
 
 
-@pytest.fixture(autouse=True)
-def upload_dir(app, tmp_path, monkeypatch):
-    monkeypatch.setitem(app.config, "UPLOAD_DIR", str(tmp_path))
-    return tmp_path
-
-
-@pytest.fixture
-def book(db, clock):
-    """Three serviced loans of different amounts; the customers' phones are known."""
-    loans = [make_disbursed_loan(clock, amount=amount, customer=make_customer(salary="150000", phone=phone))
-             for amount, phone in (("100000", "9812345610"), ("250000.50", "9876543210"), ("75000", "9700000001"))]
-    db.session.commit()
-    return loans
+# every test writes its export files to its own folder (tests/reports/conftest.py)
+pytestmark = pytest.mark.usefixtures("upload_dir")
 
 
 def _export(db, user, fmt: str, *, pii: bool, **filters) -> Export:

@@ -66,9 +66,8 @@ def borrower():
 
 
 @pytest.fixture(autouse=True)
-def upload_dir(app, tmp_path, monkeypatch):
-    monkeypatch.setitem(app.config, "UPLOAD_DIR", str(tmp_path))
-    return tmp_path
+def _uploads(upload_dir):
+    """Export files go to the test's own folder (tests/reports/conftest.py)."""
 
 
 class Book:
